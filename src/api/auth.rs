@@ -1,0 +1,178 @@
+//! HTTP Basic authentication with argon2 password hashes and a cache of successful verifications.
+//!
+//! An argon2 verification costs tens of milliseconds by design. Paying it on every request would cap a
+//! server near 50 requests/s per core, so a successful verification is remembered, keyed by an HMAC of
+//! the credentials under a per-process random key (the cache never holds a password or anything that
+//! can be tested offline), bounded in size and age, and tied to the user's current password hash: a
+//! changed password or removed user no longer matches. A wrong password, or an unknown user (checked
+//! against a dummy hash), always costs a full verification.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::storage::{Storage, UserCredentials, UserKey};
+
+/// Hashes a password for storage (argon2id, the argon2 crate's default parameters).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
+    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing").to_string()
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// The credentials of a well-formed `Authorization: Basic` header.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BasicCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Parses an Authorization header value: the scheme is case-insensitive, the password is everything
+/// after the first colon. `None` for anything malformed (the API answers `not_authenticated`).
+pub fn parse_basic(header: &[u8]) -> Option<BasicCredentials> {
+    let header = std::str::from_utf8(header).ok()?;
+    let mut tokens = header.split_ascii_whitespace();
+    let (scheme, encoded) = (tokens.next()?, tokens.next()?);
+    if tokens.next().is_some() || !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    Some(BasicCredentials { username: username.to_owned(), password: password.to_owned() })
+}
+
+struct Verified {
+    user: UserKey,
+    password_hash_digest: [u8; 32],
+    at: Instant,
+}
+
+pub struct Authenticator {
+    key: [u8; 32],
+    dummy_hash: String,
+    cache: Mutex<HashMap<[u8; 32], Verified>>,
+    max_entries: usize,
+    max_age: Duration,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Authenticator::new(10_000, Duration::from_secs(300))
+    }
+}
+
+impl Authenticator {
+    pub fn new(max_entries: usize, max_age: Duration) -> Authenticator {
+        Authenticator {
+            key: rand::random(),
+            dummy_hash: hash_password(&format!("{:x}", rand::random::<u128>())),
+            cache: Mutex::new(HashMap::new()),
+            max_entries,
+            max_age,
+        }
+    }
+
+    fn cache_key(&self, credentials: &BasicCredentials) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(&(credentials.username.len() as u64).to_le_bytes());
+        mac.update(credentials.username.as_bytes());
+        mac.update(credentials.password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Authenticates the Authorization header of a request.
+    pub async fn authenticate(&self, storage: &dyn Storage, header: Option<&[u8]>) -> Result<UserCredentials, ApiError> {
+        let credentials = header.and_then(parse_basic).ok_or_else(ApiError::not_authenticated)?;
+        let user = storage.user_credentials(&credentials.username).await?;
+        let cache_key = self.cache_key(&credentials);
+        if let Some(user) = &user {
+            let digest: [u8; 32] = Sha256::digest(user.password_hash.as_bytes()).into();
+            let cache = self.cache.lock().unwrap();
+            if let Some(verified) = cache.get(&cache_key)
+                && verified.user == user.key
+                && bool::from(verified.password_hash_digest.ct_eq(&digest))
+                && verified.at.elapsed() < self.max_age
+            {
+                return Ok(user.clone());
+            }
+        }
+        let phc = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |user| user.password_hash.clone());
+        let password = credentials.password;
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+            .await
+            .map_err(ApiError::internal)?;
+        match user {
+            Some(user) if matches => {
+                self.remember(cache_key, &user);
+                Ok(user)
+            }
+            _ => Err(ApiError::authentication_failed()),
+        }
+    }
+
+    fn remember(&self, cache_key: [u8; 32], user: &UserCredentials) {
+        let mut cache = self.cache.lock().unwrap();
+        if cache.len() >= self.max_entries {
+            cache.retain(|_, verified| verified.at.elapsed() < self.max_age);
+            while cache.len() >= self.max_entries {
+                let Some(oldest) = cache.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| *k) else { break };
+                cache.remove(&oldest);
+            }
+        }
+        let password_hash_digest = Sha256::digest(user.password_hash.as_bytes()).into();
+        cache.insert(cache_key, Verified { user: user.key, password_hash_digest, at: Instant::now() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> String {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn basic_headers_parse_per_the_contract() {
+        let parsed = parse_basic(basic("demo:pa:ss word").as_bytes()).unwrap();
+        assert_eq!(parsed, BasicCredentials { username: "demo".into(), password: "pa:ss word".into() });
+        let lower = basic("a:b").replace("Basic", "bAsIc");
+        assert_eq!(parse_basic(lower.as_bytes()).unwrap().username, "a");
+        assert_eq!(parse_basic(basic(":").as_bytes()).unwrap(), BasicCredentials { username: "".into(), password: "".into() });
+    }
+
+    #[test]
+    fn malformed_headers_are_rejected() {
+        for header in [
+            "".to_string(),
+            "Basic".to_string(),
+            "Basic !!!notbase64".to_string(),
+            basic("no-colon"),
+            format!("{} extra", basic("a:b")),
+            basic("a:b").replace("Basic", "Bearer"),
+        ] {
+            assert!(parse_basic(header.as_bytes()).is_none(), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn hashes_verify_only_their_password() {
+        let hash = hash_password("secret");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("secret", &hash));
+        assert!(!verify_password("Secret", &hash));
+        assert!(!verify_password("secret", "not a hash"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The one error type of the HTTP layer: renders `{detail, code, error_id}` and logs the error with its
+//! id, so an operator can find what a client reports.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::storage::StorageError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: Cow<'static, str>,
+    /// The cause of a 5xx: logged, never shown.
+    cause: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    #[schema(example = "Store with this store_code not found.")]
+    pub detail: String,
+    /// A stable machine-readable code.
+    #[schema(example = "store_code_not_found")]
+    pub code: String,
+    /// 16 lowercase hex digits, also logged by the server with the error.
+    #[schema(example = "2ac759de3d9b62d4", pattern = "^[0-9a-f]{16}$")]
+    pub error_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError { status, code, detail: detail.into(), cause: None }
+    }
+
+    pub fn not_authenticated() -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, "not_authenticated", "Authentication credentials were not provided.")
+    }
+
+    pub fn authentication_failed() -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid username/password.")
+    }
+
+    pub fn store_not_found() -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "store_code_not_found", "Store with this store_code not found.")
+    }
+
+    pub fn device_not_found() -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "device_id_not_found", "Device with this device_id not found.")
+    }
+
+    pub fn invalid_page() -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "invalid_page", "Invalid page.")
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal_error",
+            detail: "Internal server error.".into(),
+            cause: Some(cause.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+pub fn new_error_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error_id = new_error_id();
+        if self.status.is_server_error() {
+            tracing::error!(%error_id, code = self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");
+        } else {
+            tracing::info!(%error_id, status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
+        }
+        let body = ErrorBody { detail: self.detail.into_owned(), code: self.code.to_owned(), error_id };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"footfall\""));
+        }
+        response
+    }
+}

@@ -1,0 +1,119 @@
+//! The two read endpoints of the People Counter API: visits and occupancy.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use super::render::{self, Metric};
+use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
+use crate::domain::time::parse_instant;
+use crate::domain::Minute;
+use crate::storage::{RowSource, RowsQuery, StoreScope};
+
+/// Query parameters as sent, decoded, in order.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(uri: &Uri) -> Params {
+        let query = uri.query().unwrap_or("");
+        Params(form_urlencoded::parse(query.as_bytes()).map(|(n, v)| (n.into_owned(), v.into_owned())).collect())
+    }
+
+    /// The last value of `name`, like Django's `QueryDict.get`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A filter: an empty value means no filter, as in django-filter.
+    fn filter(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|value| !value.is_empty())
+    }
+}
+
+fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timestamp, ApiError> {
+    let value = params
+        .get(name)
+        .ok_or_else(|| ApiError::bad_request("required", format!("{name}: this query parameter is required.")))?;
+    parse_instant(value).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_datetime",
+            format!("{name}: {value:?} is not a valid datetime; use ISO 8601, e.g. 2023-10-26T12:05:00Z."),
+        )
+    })
+}
+
+pub async fn visits(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    respond(&state, &headers, &uri, Metric::Visits).await
+}
+
+pub async fn occupancy(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    respond(&state, &headers, &uri, Metric::Occupancy).await
+}
+
+async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metric) -> Result<Response, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
+    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization).await?;
+
+    let params = Params::parse(uri);
+    let gte = required_datetime(&params, "datetime_gte")?;
+    let lte = required_datetime(&params, "datetime_lte")?;
+    if gte > lte {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "datetime_gte: must not be later than datetime_lte.",
+        ));
+    }
+    let page_size = PageSize::parse(params.get("page_size")).map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
+
+    let catalog = state.storage.catalog().await?;
+    let visible = |store| user.scope.includes(store);
+    let store_filter = match params.filter("store_code") {
+        Some(code) => Some(catalog.store_by_code(code).filter(|s| visible(s.key)).ok_or_else(ApiError::store_not_found)?.key),
+        None => None,
+    };
+    let device = match metric {
+        Metric::Visits => match params.filter("device_id") {
+            Some(id) => Some(catalog.device_by_id(id).filter(|d| visible(d.store)).ok_or_else(ApiError::device_not_found)?),
+            None => None,
+        },
+        Metric::Occupancy => None,
+    };
+    let page = PageNumber::parse(params.get("page")).ok_or_else(ApiError::invalid_page)?;
+    let offset = page.offset(page_size).ok_or_else(ApiError::invalid_page)?;
+
+    let source = match (device, store_filter) {
+        (Some(device), Some(store)) if device.store != store => RowSource::Stores(Vec::new()),
+        (Some(device), _) => RowSource::Device(device.key),
+        (None, Some(store)) => RowSource::Stores(vec![store]),
+        (None, None) => RowSource::Stores(match &user.scope {
+            StoreScope::All => catalog.stores().iter().map(|s| s.key).collect(),
+            StoreScope::Only(_) => catalog.stores().iter().map(|s| s.key).filter(|&k| visible(k)).collect(),
+        }),
+    };
+
+    if state.publish_immediately && state.storage.has_pending().await? {
+        state.storage.publish(jiff::Timestamp::now(), None).await?;
+    }
+    let query = RowsQuery {
+        source,
+        first: Minute::first_at_or_after(gte),
+        last: Minute::last_at_or_before(lte),
+        offset,
+        limit: page_size.get(),
+    };
+    let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
+    if !page.exists(page_size, rows.count) {
+        return Err(ApiError::invalid_page());
+    }
+
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);
+    let links = PageLinks { scheme: state.scheme, host, path: uri.path(), params: &params.0 };
+    let next = page.has_next(page_size, rows.count).then(|| links.link(page.get() + 1));
+    let previous = (page.get() > 1).then(|| links.link(page.get() - 1));
+    let body = render::page(metric, &catalog, &rows, next.as_deref(), previous.as_deref());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}

@@ -1,0 +1,71 @@
+//! The HTTP layer: routing, authentication, errors, the read endpoints and their OpenAPI document.
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::storage::Storage;
+use auth::Authenticator;
+use error::ApiError;
+
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub authenticator: Authenticator,
+    /// `--publish-interval 0`: publish whatever is pending before answering.
+    pub publish_immediately: bool,
+    /// The scheme of the links the API builds.
+    pub scheme: &'static str,
+    /// The host of the links when a request has no Host header.
+    pub default_host: String,
+}
+
+pub const VISITS_PATH: &str = "/api/bi/acquisition-metrics/visits/";
+pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let method_not_allowed = || async {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
+    };
+    let api = Router::new()
+        .route(VISITS_PATH, get(metrics::visits).fallback(method_not_allowed))
+        .route(VISITS_PATH.trim_end_matches('/'), get(metrics::visits).fallback(method_not_allowed))
+        .route(OCCUPANCY_PATH, get(metrics::occupancy).fallback(method_not_allowed))
+        .route(OCCUPANCY_PATH.trim_end_matches('/'), get(metrics::occupancy).fallback(method_not_allowed))
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .with_state(state);
+    api.merge(openapi::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.") })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// One log line per request: method, path and query, status, latency. Headers are never logged, so
+/// credentials cannot leak into logs.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let target = request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_default();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        target,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,144 @@
+//! The OpenAPI 3 document, generated from these declarations, and the embedded Swagger UI.
+
+#![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]` documentation
+
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::error::ErrorBody;
+
+#[derive(Serialize, ToSchema)]
+pub struct VisitRow {
+    #[schema(example = "116500")]
+    pub store_code: String,
+    /// Entries in the minute, summed over the store's devices.
+    #[schema(example = 3, minimum = 0)]
+    pub in_metric: i64,
+    /// Exits in the minute.
+    #[schema(example = 0, minimum = 0)]
+    pub out_metric: i64,
+    /// in_metric - out_metric.
+    #[schema(example = 3)]
+    pub diff_metric: i64,
+    /// Start of the minute in the store's local time, with its UTC offset.
+    #[schema(example = "2023-10-26T15:06:00+03:00")]
+    pub minute: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OccupancyRow {
+    #[schema(example = "116500")]
+    pub store_code: String,
+    /// People inside at the end of the minute.
+    #[schema(example = 7, minimum = 0)]
+    pub occupancy_metric: i64,
+    #[schema(example = "2021-05-12T12:41:00+03:00")]
+    pub minute: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VisitsPage {
+    /// Rows on all pages.
+    pub count: u64,
+    /// Absolute URL of the next page, or null.
+    pub next: Option<String>,
+    /// Absolute URL of the previous page, or null.
+    pub previous: Option<String>,
+    pub results: Vec<VisitRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OccupancyPage {
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<OccupancyRow>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VisitsParams {
+    /// Only this store.
+    store_code: Option<String>,
+    /// Inclusive lower bound (UTC unless an offset is given), e.g. 2023-10-26T12:05:00Z.
+    datetime_gte: String,
+    /// Inclusive upper bound, e.g. 2023-10-26T12:30:00Z.
+    datetime_lte: String,
+    /// Only this device's counts.
+    device_id: Option<String>,
+    /// Rows per page (default 1000; values above 10000 are treated as 10000).
+    #[param(minimum = 1)]
+    page_size: Option<u64>,
+    /// 1-based page number.
+    #[param(minimum = 1)]
+    page: Option<u64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OccupancyParams {
+    store_code: Option<String>,
+    datetime_gte: String,
+    datetime_lte: String,
+    #[param(minimum = 1)]
+    page_size: Option<u64>,
+    #[param(minimum = 1)]
+    page: Option<u64>,
+}
+
+/// In, out and in - out per store and minute.
+///
+/// One row per (store, minute) with any count, summed over the store's devices (or one device's, with
+/// device_id), ordered by store_code then minute.
+#[utoipa::path(get, path = "/api/bi/acquisition-metrics/visits/", params(VisitsParams),
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "A page of visits", body = VisitsPage),
+        (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "Unknown store, device or page", body = ErrorBody),
+    ))]
+fn visits() {}
+
+/// People inside each store at the end of each minute.
+///
+/// One row per minute with any count; occupancy restarts from 0 at the store's daily reset time.
+#[utoipa::path(get, path = "/api/bi/acquisition-metrics/occupancy/", params(OccupancyParams),
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "A page of occupancy", body = OccupancyPage),
+        (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "Unknown store or page", body = ErrorBody),
+    ))]
+fn occupancy() {}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up")))]
+fn healthz() {}
+
+struct BasicAuth;
+
+impl Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "footfall", description = "People-counter metrics: visits and occupancy per store and minute."),
+    paths(visits, occupancy, healthz),
+    components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody)),
+    modifiers(&BasicAuth)
+)]
+pub struct ApiDoc;
+
+/// `/api/openapi.json` and the browsable reference at `/api/docs`, its assets embedded in the binary.
+pub fn routes() -> Router {
+    Router::new().merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+}

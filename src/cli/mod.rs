@@ -1,0 +1,309 @@
+//! The `footfall` command line: one clap enum, one function per subcommand.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use sha2::{Digest, Sha256};
+
+use crate::api::auth::hash_password;
+use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
+use crate::ingest::{self, Format};
+use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
+use crate::{app, bench, demo, publish, telemetry};
+
+pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
+
+#[derive(Parser, Debug)]
+#[command(name = "footfall", version, about = "People-counter metrics server")]
+pub struct Cli {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://footfall.db]
+    #[arg(long, env = "FOOTFALL_DATABASE_URL", global = true)]
+    pub database: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage stores.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Manage counting devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Manage API users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Ingest count bins from NDJSON (.ndjson, .jsonl, '-' for stdin) or CSV (.csv) files.
+    Ingest {
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Make everything ingested so far visible through the API.
+    Publish,
+    /// Serve the API.
+    Serve(ServeArgs),
+    /// Create demo stores, devices, a user and a week of traffic, and publish it.
+    Demo(DemoArgs),
+    /// Measure ingest and query performance on a generated database.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Add a store.
+    Add {
+        code: String,
+        /// IANA time zone, e.g. Europe/Athens.
+        #[arg(long)]
+        timezone: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Local time of day at which occupancy restarts from 0.
+        #[arg(long, default_value = "00:00")]
+        occupancy_reset: String,
+    },
+    /// List stores.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Add a device to a store and print its ingest token (alone on the last line).
+    Add {
+        device_id: String,
+        #[arg(long)]
+        store: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user; the password is read from stdin.
+    Add {
+        name: String,
+        /// Read the password from stdin (minus one trailing newline).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The user sees every store.
+        #[arg(long, conflicts_with = "stores", required_unless_present = "stores")]
+        all_stores: bool,
+        /// The user sees only these stores.
+        #[arg(long, value_delimiter = ',')]
+        stores: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
+    /// How often ingested data becomes visible (15m, 1h, 30s; 0 = at once).
+    #[arg(long, default_value = "15m", value_parser = publish::parse_interval)]
+    pub publish_interval: Duration,
+    /// Fill the database (a temporary one unless --database is given) with demo data first.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Days of traffic, ending now.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let database = cli.database.clone();
+    let open = || async { storage::open(database.as_deref().unwrap_or(DEFAULT_DATABASE)).await };
+    match cli.command {
+        Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset }) => {
+            let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
+            jiff::tz::TimeZone::get(&timezone).with_context(|| format!("unknown time zone {timezone:?}"))?;
+            let reset: ResetTime = occupancy_reset.parse().map_err(|e: String| anyhow::anyhow!("--occupancy-reset: {e}"))?;
+            let name = name.unwrap_or_else(|| code.to_string());
+            open().await?.add_store(NewStore { code: code.clone(), name, timezone, reset }).await?;
+            println!("added store {code}");
+        }
+        Command::Store(StoreCommand::List) => {
+            let catalog = open().await?.catalog().await?;
+            println!("{:<16} {:<24} {:<32} reset", "code", "name", "timezone");
+            for store in catalog.stores() {
+                let zone = store.timezone.iana_name().unwrap_or("?");
+                println!("{:<16} {:<24} {:<32} {}", store.code, store.name, zone, store.reset);
+            }
+        }
+        Command::Device(DeviceCommand::Add { device_id, store }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let token = new_device_token();
+            open().await?.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
+            println!("added device {device_id} to store {store}; its ingest token (shown once):");
+            println!("{token}");
+        }
+        Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores }) => {
+            let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
+            let password = read_password_stdin()?;
+            let scope = if all_stores {
+                NewScope::All
+            } else {
+                NewScope::Stores(
+                    stores.iter().map(|code| StoreCode::parse(code).map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?,
+                )
+            };
+            let password_hash = hash_password(&password);
+            open().await?.add_user(NewUser { username: username.clone(), password_hash, scope }).await?;
+            println!("added user {username}");
+        }
+        Command::Ingest { files } => ingest_files(open().await?.as_ref(), &files).await?,
+        Command::Publish => {
+            let summary = open().await?.publish(jiff::Timestamp::now(), None).await?.unwrap_or_default();
+            println!("published {} bins ({} store-days recomputed)", summary.bins, summary.periods);
+        }
+        Command::Serve(args) => serve(database, args).await?,
+        Command::Demo(args) => {
+            let storage = open().await?;
+            let credentials = demo::create(storage.as_ref(), args.days, jiff::Timestamp::now()).await?;
+            println!("demo data created: user {} password {}", credentials.username, credentials.password);
+        }
+        Command::Bench(args) => bench::run(database, args).await?,
+    }
+    Ok(())
+}
+
+/// A random ingest token: 32 bytes, hex. Only its SHA-256 is stored; with this much entropy a slow
+/// hash adds nothing.
+fn new_device_token() -> String {
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+    if password.ends_with('\n') {
+        password.pop();
+        if password.ends_with('\r') {
+            password.pop();
+        }
+    }
+    if password.is_empty() {
+        bail!("the password read from stdin is empty");
+    }
+    Ok(password)
+}
+
+/// Ingests each file in its own transaction; reports every rejected file and fails if any was.
+pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::with_draw_target(Some(files.len() as u64), indicatif::ProgressDrawTarget::stderr());
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}")
+            .expect("valid template"),
+    );
+    if std::io::stderr().is_terminal() {
+        progress.enable_steady_tick(Duration::from_millis(120));
+    }
+    let mut records = 0u64;
+    let mut rejected = Vec::new();
+    for file in files {
+        progress.set_message(file.clone());
+        match ingest_file(storage, file).await {
+            Ok(count) => records += count,
+            Err(error) => {
+                progress.suspend(|| eprintln!("{file}: rejected: {error:#}"));
+                rejected.push(file.as_str());
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "ingested {records} records from {} of {} files in {seconds:.2} s ({:.0} records/s)",
+        files.len() - rejected.len(),
+        files.len(),
+        records as f64 / seconds.max(1e-9)
+    );
+    if !rejected.is_empty() {
+        bail!("{} file(s) rejected, nothing of them was stored: {}", rejected.len(), rejected.join(", "));
+    }
+    Ok(())
+}
+
+async fn ingest_file(storage: &dyn Storage, file: &str) -> anyhow::Result<u64> {
+    let format = Format::of_path(file).with_context(|| "unknown file type: use .ndjson, .jsonl or .csv")?;
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+    };
+    let records = tokio::task::spawn_blocking(move || ingest::parse(format, &text)).await??;
+    let catalog = storage.catalog().await?;
+    let bins = ingest::resolve(&catalog, &records)?;
+    drop(records);
+    Ok(storage.ingest(bins).await?)
+}
+
+async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
+    let mut temporary_dir = None;
+    let url = match (&database, args.demo) {
+        (Some(url), _) => url.clone(),
+        (None, true) => {
+            let dir = tempfile::tempdir()?;
+            let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+            temporary_dir = Some(dir);
+            url
+        }
+        (None, false) => DEFAULT_DATABASE.to_owned(),
+    };
+    let storage: Arc<dyn Storage> = storage::open(&url).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
+    if args.demo {
+        eprintln!("creating demo data in {url} ...");
+        let credentials = demo::create(storage.as_ref(), 7, jiff::Timestamp::now()).await?;
+        let now = jiff::Timestamp::now();
+        let from = now - jiff::SignedDuration::from_hours(24);
+        println!("footfall is serving demo data on http://{address}/");
+        println!("  user: {}  password: {}", credentials.username, credentials.password);
+        println!("  API reference: http://{address}/api/docs");
+        println!("  try:");
+        println!(
+            "  curl -u '{}:{}' 'http://{address}/api/bi/acquisition-metrics/visits/?store_code={}&datetime_gte={}&datetime_lte={}&page_size=5'",
+            credentials.username,
+            credentials.password,
+            demo::ATHENS_STORE,
+            from.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        );
+    } else {
+        println!("footfall is serving {url} on http://{address}/ (API reference: http://{address}/api/docs)");
+    }
+    let config = app::ServerConfig { publish_interval: args.publish_interval };
+    let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
+    drop(temporary_dir);
+    result
+}

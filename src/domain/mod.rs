@@ -1,0 +1,75 @@
+//! The domain: identifiers, count bins, minutes and time zones, occupancy and pagination.
+//! Nothing here knows about HTTP or a database.
+
+pub mod occupancy;
+pub mod pagination;
+pub mod time;
+
+pub use time::{Minute, Period, PeriodCalendar, ResetTime};
+
+use std::fmt;
+
+/// Defines a validated identifier newtype: non-empty, at most 64 bytes, printable, no whitespace.
+macro_rules! identifier {
+    ($name:ident, $what:literal) => {
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, String> {
+                let valid = !text.is_empty()
+                    && text.len() <= 64
+                    && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
+                if valid {
+                    Ok(Self(text.to_owned()))
+                } else {
+                    Err(format!(
+                        concat!("{:?} is not a valid ", $what, " (1 to 64 characters, no spaces or control characters)"),
+                        text
+                    ))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(StoreCode, "store code");
+identifier!(DeviceId, "device id");
+identifier!(Username, "username");
+
+/// One device's counts for one UTC minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub entries: u32,
+    pub exits: u32,
+}
+
+impl Counts {
+    pub fn is_empty(self) -> bool {
+        self.entries == 0 && self.exits == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert_eq!(StoreCode::parse("116500").unwrap().as_str(), "116500");
+        assert!(StoreCode::parse("").is_err());
+        assert!(StoreCode::parse("a b").is_err());
+        assert!(DeviceId::parse(&"x".repeat(65)).is_err());
+        assert!(DeviceId::parse("cnt-1\n").unwrap_err().contains("device id"));
+    }
+}

@@ -1,0 +1,24 @@
+//! footfall: a people-counter metrics server.
+//!
+//! # Layout
+//! - [`domain`]: identifiers, minutes and time zones, occupancy, pagination. No HTTP, no SQL.
+//! - [`storage`]: the [`storage::Storage`] trait and its SQLite and PostgreSQL implementations;
+//!   ingested bins stay pending until published, then feed per-store rollups the API reads.
+//! - [`ingest`]: NDJSON/CSV parsing and validation into bins, all-or-nothing per file.
+//! - [`api`]: the axum router, Basic auth with a verification cache, errors, the endpoints, OpenAPI.
+//! - [`publish`]: the publication schedule.
+//! - [`app`]: builds and runs the server from a config and a bound listener.
+//! - [`cli`]: the `footfall` command line; [`demo`] and [`bench`] are subcommands with their own module.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod ingest;
+pub mod publish;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,353 @@
+//! Storage: one trait in domain terms, with an embedded SQLite and a PostgreSQL implementation.
+//!
+//! Ingested bins land in a pending area. Publishing merges them into the published bins and
+//! recomputes the store-level rollup (`store_minutes`: in, out and occupancy per store and minute) of
+//! every occupancy period they touch, plus a per-period row count. The read API only ever reads
+//! published data: the rollup for store rows, the published bins for one device's rows. The row counts
+//! per period let a page be located by seeking to its period instead of skipping rows, so a page costs
+//! the same wherever it lies in a long walk.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::domain::{Counts, DeviceId, Minute, Period, PeriodCalendar, ResetTime, StoreCode, Username};
+
+pub type StoreKey = i64;
+pub type DeviceKey = i64;
+pub type UserKey = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Opens the store named by a database URL (`sqlite://PATH` or `postgres://...`), applying migrations.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Storage>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(sqlite::SqliteStorage::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStorage::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL {url:?}: expected sqlite://PATH or postgres://...")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub key: StoreKey,
+    pub code: StoreCode,
+    pub name: String,
+    pub timezone: TimeZone,
+    pub reset: ResetTime,
+}
+
+impl Store {
+    pub fn calendar(&self) -> PeriodCalendar<'_> {
+        PeriodCalendar { timezone: &self.timezone, reset: self.reset }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub key: DeviceKey,
+    pub device_id: DeviceId,
+    pub store: StoreKey,
+}
+
+/// Stores (ordered by code, byte order) and devices, as of one catalog version.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub version: i64,
+    stores: Vec<Store>,
+    devices: Vec<Device>,
+    store_by_code: HashMap<String, usize>,
+    store_by_key: HashMap<StoreKey, usize>,
+    device_by_id: HashMap<String, usize>,
+    device_by_key: HashMap<DeviceKey, usize>,
+}
+
+impl Catalog {
+    pub fn new(version: i64, mut stores: Vec<Store>, devices: Vec<Device>) -> Catalog {
+        stores.sort_by(|a, b| a.code.as_str().as_bytes().cmp(b.code.as_str().as_bytes()));
+        fn index<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
+            keys.enumerate().map(|(i, k)| (k, i)).collect()
+        }
+        Catalog {
+            version,
+            store_by_code: index(stores.iter().map(|s| s.code.to_string())),
+            store_by_key: index(stores.iter().map(|s| s.key)),
+            device_by_id: index(devices.iter().map(|d| d.device_id.to_string())),
+            device_by_key: index(devices.iter().map(|d| d.key)),
+            stores,
+            devices,
+        }
+    }
+
+    /// All stores, ordered by store code.
+    pub fn stores(&self) -> &[Store] {
+        &self.stores
+    }
+
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    pub fn store_by_code(&self, code: &str) -> Option<&Store> {
+        self.store_by_code.get(code).map(|&i| &self.stores[i])
+    }
+
+    pub fn store(&self, key: StoreKey) -> Option<&Store> {
+        self.store_by_key.get(&key).map(|&i| &self.stores[i])
+    }
+
+    pub fn device_by_id(&self, device_id: &str) -> Option<&Device> {
+        self.device_by_id.get(device_id).map(|&i| &self.devices[i])
+    }
+
+    pub fn device(&self, key: DeviceKey) -> Option<&Device> {
+        self.device_by_key.get(&key).map(|&i| &self.devices[i])
+    }
+
+    /// The position of a store in code order; rows of several stores are ordered by it.
+    pub fn store_rank(&self, key: StoreKey) -> Option<usize> {
+        self.store_by_key.get(&key).copied()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewStore {
+    pub code: StoreCode,
+    pub name: String,
+    pub timezone: String,
+    pub reset: ResetTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreScope {
+    All,
+    Only(Vec<StoreKey>),
+}
+
+impl StoreScope {
+    pub fn includes(&self, store: StoreKey) -> bool {
+        match self {
+            StoreScope::All => true,
+            StoreScope::Only(stores) => stores.contains(&store),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum NewScope {
+    All,
+    Stores(Vec<StoreCode>),
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: Username,
+    /// An argon2 PHC string; never the password.
+    pub password_hash: String,
+    pub scope: NewScope,
+}
+
+/// What the API needs to authenticate and authorize a user.
+#[derive(Clone, Debug)]
+pub struct UserCredentials {
+    pub key: UserKey,
+    pub password_hash: String,
+    pub scope: StoreScope,
+}
+
+/// One device's counts for one minute, resolved to the device's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bin {
+    pub device: DeviceKey,
+    pub minute: Minute,
+    pub counts: Counts,
+}
+
+/// Sorts bins by (device, minute) and keeps the last of each key: within one ingest, a later bin
+/// replaces an earlier one. Writing in key order is also several times faster.
+pub fn sort_and_dedupe(bins: &mut Vec<Bin>) {
+    bins.sort_by_key(|bin| (bin.device, bin.minute)); // stable: later duplicates stay later
+    let mut write = 0;
+    for read in 0..bins.len() {
+        if write > 0 && (bins[write - 1].device, bins[write - 1].minute) == (bins[read].device, bins[read].minute) {
+            bins[write - 1] = bins[read];
+        } else {
+            bins[write] = bins[read];
+            write += 1;
+        }
+    }
+    bins.truncate(write);
+}
+
+/// A request for published rows: for one device (its own bins), or for stores (their rollup).
+#[derive(Clone, Debug)]
+pub struct RowsQuery {
+    pub source: RowSource,
+    /// First and last minute included.
+    pub first: Minute,
+    pub last: Minute,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum RowSource {
+    /// These stores, in store-code order.
+    Stores(Vec<StoreKey>),
+    Device(DeviceKey),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinuteRow {
+    pub store: StoreKey,
+    pub minute: Minute,
+    pub entries: i64,
+    pub exits: i64,
+    /// People inside at the end of the minute (0 for device rows, which have no occupancy).
+    pub occupancy: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RowsPage {
+    /// Rows matching the query on all pages.
+    pub count: u64,
+    pub rows: Vec<MinuteRow>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PublishSummary {
+    pub bins: u64,
+    pub periods: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PublicationState {
+    pub generation: i64,
+    pub last_published_at: Option<Timestamp>,
+    pub pending_bins: u64,
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores and devices; cheap when nothing changed since the last call.
+    async fn catalog(&self) -> Result<Arc<Catalog>>;
+    async fn add_store(&self, store: NewStore) -> Result<()>;
+    async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()>;
+    async fn add_user(&self, user: NewUser) -> Result<()>;
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
+    /// Stores bins as pending, in one transaction: all or nothing. Returns the number of distinct
+    /// (device, minute) bins written.
+    async fn ingest(&self, bins: Vec<Bin>) -> Result<u64>;
+    /// Makes everything pending visible, atomically, recomputing the rollups of the touched periods.
+    /// With a schedule `slot` (the interval number since the epoch), publishes only if no process has
+    /// published that slot yet, so several servers over one database publish once per interval;
+    /// `None` is returned when another one did.
+    async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>>;
+    /// Whether anything ingested is not published yet.
+    async fn has_pending(&self) -> Result<bool>;
+    async fn publication(&self) -> Result<PublicationState>;
+    async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
+}
+
+/// Collects the occupancy periods touched by bins given in (device, minute) order, calling the
+/// time-zone arithmetic once per period rather than once per bin.
+pub fn touched_periods(
+    catalog: &Catalog,
+    bins: impl IntoIterator<Item = (DeviceKey, Minute)>,
+) -> Result<BTreeSet<(StoreKey, Period)>> {
+    let mut touched = BTreeSet::new();
+    let mut current: Option<(DeviceKey, StoreKey, Period)> = None;
+    for (device, minute) in bins {
+        if let Some((d, _, period)) = current
+            && d == device
+            && period.start <= minute
+            && minute < period.end
+        {
+            continue;
+        }
+        let store_key = catalog
+            .device(device)
+            .map(|d| d.store)
+            .ok_or_else(|| StorageError::Invalid(format!("pending bin of unknown device key {device}")))?;
+        let store = catalog.store(store_key).expect("a device's store is in the catalog");
+        let period = store.calendar().period_of(minute);
+        touched.insert((store_key, period));
+        current = Some((device, store_key, period));
+    }
+    Ok(touched)
+}
+
+/// A period of a store with the number of rollup rows it holds.
+#[derive(Clone, Copy, Debug)]
+pub struct PeriodCount {
+    pub store: StoreKey,
+    pub period: Period,
+    pub rows: u64,
+}
+
+/// Where a page starts: the store, the first minute to read from, and how many rows to skip there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageStart {
+    pub store_index: usize,
+    pub from: Minute,
+    pub skip: u64,
+}
+
+/// Locates row `offset` of a multi-store query given the in-range row count of each period, listed in
+/// (store order, period start) order with `store_index` the position in the query's store list.
+pub fn locate_page(periods: &[(usize, Period, u64)], first: Minute, mut offset: u64) -> Option<PageStart> {
+    for &(store_index, period, rows) in periods {
+        if offset < rows {
+            return Some(PageStart { store_index, from: period.start.max(first), skip: offset });
+        }
+        offset -= rows;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bin(device: DeviceKey, minute: i64, entries: u32) -> Bin {
+        Bin { device, minute: Minute::from_unix_seconds(minute * 60).unwrap(), counts: Counts { entries, exits: 0 } }
+    }
+
+    #[test]
+    fn later_bins_replace_earlier_ones_for_the_same_key() {
+        let mut bins = vec![bin(2, 5, 1), bin(1, 5, 1), bin(2, 5, 2), bin(1, 4, 1), bin(2, 5, 3)];
+        sort_and_dedupe(&mut bins);
+        assert_eq!(bins, vec![bin(1, 4, 1), bin(1, 5, 1), bin(2, 5, 3)]);
+    }
+
+    #[test]
+    fn pages_are_located_by_period_counts() {
+        let m = |n: i64| Minute::from_unix_seconds(n * 60).unwrap();
+        let p = |a, b| Period { start: m(a), end: m(b) };
+        let periods = [(0, p(0, 10), 3), (0, p(10, 20), 2), (1, p(0, 10), 4)];
+        assert_eq!(locate_page(&periods, m(5), 0), Some(PageStart { store_index: 0, from: m(5), skip: 0 }));
+        assert_eq!(locate_page(&periods, m(5), 4), Some(PageStart { store_index: 0, from: m(10), skip: 1 }));
+        assert_eq!(locate_page(&periods, m(5), 5), Some(PageStart { store_index: 1, from: m(5), skip: 0 }));
+        assert_eq!(locate_page(&periods, m(5), 9), None);
+    }
+}

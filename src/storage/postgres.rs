@@ -1,0 +1,50 @@
+//! PostgreSQL storage (placeholder until the PostgreSQL issue lands).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::*;
+
+pub struct PostgresStorage;
+
+impl PostgresStorage {
+    pub async fn connect(_url: &str) -> anyhow::Result<PostgresStorage> {
+        anyhow::bail!("PostgreSQL support is not built yet")
+    }
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn catalog(&self) -> Result<Arc<Catalog>> {
+        unimplemented!()
+    }
+    async fn add_store(&self, _store: NewStore) -> Result<()> {
+        unimplemented!()
+    }
+    async fn add_device(&self, _device_id: DeviceId, _store: StoreCode, _token_hash: String) -> Result<()> {
+        unimplemented!()
+    }
+    async fn add_user(&self, _user: NewUser) -> Result<()> {
+        unimplemented!()
+    }
+    async fn user_credentials(&self, _username: &str) -> Result<Option<UserCredentials>> {
+        unimplemented!()
+    }
+    async fn ingest(&self, _bins: Vec<Bin>) -> Result<u64> {
+        unimplemented!()
+    }
+    async fn publish(&self, _now: Timestamp, _slot: Option<i64>) -> Result<Option<PublishSummary>> {
+        unimplemented!()
+    }
+    async fn has_pending(&self) -> Result<bool> {
+        unimplemented!()
+    }
+    async fn publication(&self) -> Result<PublicationState> {
+        unimplemented!()
+    }
+    async fn rows(&self, _query: RowsQuery) -> Result<RowsPage> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,602 @@
+//! The embedded store: SQLite in WAL mode, one writer connection and a pool of readers.
+//!
+//! Durability: `synchronous=FULL`, so a commit that returned survives a power cut; WAL keeps readers
+//! and the writer out of each other's way, and every multi-statement change is one transaction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::*;
+use crate::domain::occupancy::running_occupancy;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('catalog_version', 0), ('publication_generation', 0), ('last_published_at', -1), ('last_scheduled_slot', -1);
+CREATE TABLE stores (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    occupancy_reset_minutes INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL UNIQUE,
+    store_id INTEGER NOT NULL REFERENCES stores (id),
+    token_hash TEXT NOT NULL
+);
+CREATE INDEX devices_by_store ON devices (store_id);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    all_stores INTEGER NOT NULL
+);
+CREATE TABLE user_stores (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    store_id INTEGER NOT NULL REFERENCES stores (id),
+    PRIMARY KEY (user_id, store_id)
+) WITHOUT ROWID;
+-- Ingested, not yet published.
+CREATE TABLE pending_bins (
+    device_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    exits INTEGER NOT NULL,
+    PRIMARY KEY (device_id, minute)
+) WITHOUT ROWID;
+-- Published, per device; minute = Unix seconds of the UTC minute start.
+CREATE TABLE bins (
+    device_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    exits INTEGER NOT NULL,
+    PRIMARY KEY (device_id, minute)
+) WITHOUT ROWID;
+-- Published, per store: only minutes with entries + exits > 0.
+CREATE TABLE store_minutes (
+    store_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    exits INTEGER NOT NULL,
+    occupancy INTEGER NOT NULL,
+    PRIMARY KEY (store_id, minute)
+) WITHOUT ROWID;
+-- Occupancy periods (local days) holding published rows, with their row counts.
+CREATE TABLE store_periods (
+    store_id INTEGER NOT NULL,
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    row_count INTEGER NOT NULL,
+    PRIMARY KEY (store_id, period_start)
+) WITHOUT ROWID;
+CREATE INDEX store_periods_by_start ON store_periods (period_start);
+"#];
+
+/// No occupancy period is longer than this (a local day plus any DST or zone shift).
+const LONGEST_PERIOD_SECONDS: i64 = 3 * 86_400;
+/// Above this many stores, the periods of a query are found by time rather than store by store.
+const STORES_LOOKED_UP_ONE_BY_ONE: usize = 16;
+
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    catalog: Mutex<Arc<Catalog>>,
+}
+
+fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageError::Backend(Box::new(error))
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        backend(error)
+    }
+}
+
+impl SqliteStorage {
+    pub async fn open(path: &str) -> anyhow::Result<SqliteStorage> {
+        anyhow::ensure!(
+            !path.is_empty() && path != ":memory:",
+            "sqlite needs a file path (sqlite://footfall.db): readers share it with the writer"
+        );
+        let path = PathBuf::from(path);
+        let inner = tokio::task::spawn_blocking(move || -> anyhow::Result<Inner> {
+            let mut writer = open_connection(&path, true)?;
+            migrate(&mut writer)?;
+            let catalog = Arc::new(load_catalog(&writer)?);
+            Ok(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), catalog: Mutex::new(catalog) })
+        })
+        .await??;
+        Ok(SqliteStorage { inner: Arc::new(inner) })
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(backend)?
+    }
+}
+
+fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(30))?;
+    // A large page cache for the writer is worth several times the ingest rate (shared/notes/ceilings.md).
+    let cache_kib = if writer { 262_144 } else { 65_536 };
+    connection.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
+    ))?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
+    let applied: i64 =
+        transaction.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        transaction.execute_batch(migration)?;
+        transaction.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [index as i64 + 1])?;
+    }
+    transaction.commit()
+}
+
+fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
+    connection.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+}
+
+fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
+    let version = meta(connection, "catalog_version")?;
+    let mut statement =
+        connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
+    let stores = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get::<_, String>(3)?, row.get(4)?))
+        })?
+        .map(|row| {
+            let (key, code, name, timezone, reset) = row?;
+            Ok(Store {
+                key,
+                code: StoreCode::parse(&code).map_err(anyhow::Error::msg)?,
+                name,
+                timezone: TimeZone::get(&timezone)?,
+                reset: ResetTime::from_minutes(reset).ok_or_else(|| anyhow::anyhow!("bad reset {reset}"))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare("SELECT id, device_id, store_id FROM devices")?;
+    let devices = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?)))?
+        .map(|row| {
+            let (key, device_id, store) = row?;
+            Ok(Device { key, device_id: DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?, store })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Catalog::new(version, stores, devices))
+}
+
+fn bump_catalog(transaction: &Transaction) -> rusqlite::Result<()> {
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'", []).map(drop)
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn store_key(transaction: &Transaction, code: &StoreCode) -> Result<StoreKey> {
+    transaction
+        .query_row("SELECT id FROM stores WHERE code = ?1", [code.as_str()], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("store {code} does not exist")))
+}
+
+impl Inner {
+    fn reader<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap().pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, false)?,
+        };
+        let result = work(&connection);
+        self.readers.lock().unwrap().push(connection);
+        result
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut connection = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>> {
+        let version = meta(connection, "catalog_version")?;
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let fresh = Arc::new(load_catalog(connection).map_err(|e| StorageError::Backend(e.into()))?);
+        *self.catalog.lock().unwrap() = fresh.clone();
+        Ok(fresh)
+    }
+
+    fn publish(&self, transaction: &Transaction, now: Timestamp) -> Result<PublishSummary> {
+        let catalog = self.catalog(transaction)?;
+        let mut pending = transaction.prepare("SELECT device_id, minute FROM pending_bins ORDER BY device_id, minute")?;
+        let keys = pending
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+            .map(|row| row.map(|(device, minute)| (device, Minute::from_unix_seconds(minute).expect("stored minutes"))))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let touched = touched_periods(&catalog, keys.iter().copied())?;
+        transaction.execute(
+            "INSERT INTO bins (device_id, minute, entries, exits)
+             SELECT device_id, minute, entries, exits FROM pending_bins WHERE true
+             ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
+            [],
+        )?;
+        let mut read = transaction.prepare(
+            "SELECT minute, sum(entries), sum(exits) FROM bins
+             WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
+             GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
+        )?;
+        let mut clear = transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
+        let mut insert = transaction.prepare(
+            "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut count = transaction.prepare(
+            "INSERT INTO store_periods (store_id, period_start, period_end, row_count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (store_id, period_start) DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
+        )?;
+        let mut uncount = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start = ?2")?;
+        for &(store, period) in &touched {
+            let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
+            let minutes = read
+                .query_map(params![store, start, end], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<(i64, i64, i64)>>>()?;
+            let occupancy = running_occupancy(minutes.iter().map(|&(_, entries, exits)| (entries, exits)));
+            clear.execute(params![store, start, end])?;
+            for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
+                insert.execute(params![store, minute, entries, exits, occupancy])?;
+            }
+            if minutes.is_empty() {
+                uncount.execute(params![store, start])?;
+            } else {
+                count.execute(params![store, start, end, minutes.len() as i64])?;
+            }
+        }
+        transaction.execute("DELETE FROM pending_bins", [])?;
+        transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
+        transaction.execute("UPDATE meta SET value = ?1 WHERE key = 'last_published_at'", [now.as_millisecond()])?;
+        Ok(PublishSummary { bins: keys.len() as u64, periods: touched.len() as u64 })
+    }
+}
+
+/// The in-range row count of every period of the queried stores, in (store order, period start) order.
+fn period_counts(
+    connection: &Connection,
+    stores: &[StoreKey],
+    first: Minute,
+    last: Minute,
+) -> Result<Vec<(usize, Period, u64)>> {
+    let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
+    let mut found: Vec<(usize, i64, i64, u64)> = Vec::new();
+    if stores.len() <= STORES_LOOKED_UP_ONE_BY_ONE {
+        let mut statement = connection.prepare_cached(
+            "SELECT period_start, period_end, row_count FROM store_periods
+             WHERE store_id = ?1 AND period_start <= ?2 AND period_start > ?3 AND period_end > ?4 ORDER BY period_start",
+        )?;
+        for (index, &store) in stores.iter().enumerate() {
+            let rows = statement.query_map(params![store, last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
+                Ok((index, row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+            })?;
+            for row in rows {
+                found.push(row?);
+            }
+        }
+    } else {
+        let position: HashMap<StoreKey, usize> = stores.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        let mut statement = connection.prepare_cached(
+            "SELECT store_id, period_start, period_end, row_count FROM store_periods
+             WHERE period_start <= ?1 AND period_start > ?2 AND period_end > ?3",
+        )?;
+        let rows = statement.query_map(params![last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
+        })?;
+        for row in rows {
+            let (store, start, end, count) = row?;
+            if let Some(&index) = position.get(&store) {
+                found.push((index, start, end, count));
+            }
+        }
+        found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
+    }
+    let mut partial = connection.prepare_cached(
+        "SELECT count(*) FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3",
+    )?;
+    let mut counts = Vec::with_capacity(found.len());
+    for (index, start, end, rows) in found {
+        let period = Period {
+            start: Minute::from_unix_seconds(start).expect("stored"),
+            end: Minute::from_unix_seconds(end).expect("stored"),
+        };
+        // Periods cut by the query's bounds are counted row by row: at most one local day each.
+        let rows = if start >= first_s && end - 60 <= last_s {
+            rows
+        } else {
+            partial.query_row(params![stores[index], start.max(first_s), (end - 60).min(last_s)], |row| {
+                row.get::<_, i64>(0)
+            })? as u64
+        };
+        if rows > 0 {
+            counts.push((index, period, rows));
+        }
+    }
+    Ok(counts)
+}
+
+fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -> Result<RowsPage> {
+    let counts = period_counts(connection, stores, query.first, query.last)?;
+    let count = counts.iter().map(|&(_, _, rows)| rows).sum();
+    let mut page = RowsPage { count, rows: Vec::with_capacity(query.limit.min(10_000) as usize) };
+    let Some(start) = locate_page(&counts, query.first, query.offset) else { return Ok(page) };
+    let mut statement = connection.prepare_cached(
+        "SELECT minute, entries, exits, occupancy FROM store_minutes
+         WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute LIMIT ?4 OFFSET ?5",
+    )?;
+    let mut from = start.from;
+    let mut skip = start.skip;
+    let stores_with_rows = counts.iter().map(|&(index, _, _)| index).collect::<std::collections::BTreeSet<_>>();
+    for index in stores_with_rows.range(start.store_index..) {
+        let remaining = query.limit as usize - page.rows.len();
+        if remaining == 0 {
+            break;
+        }
+        let store = stores[*index];
+        let rows = statement.query_map(
+            params![store, from.unix_seconds(), query.last.unix_seconds(), remaining as i64, skip as i64],
+            |row| {
+                Ok(MinuteRow {
+                    store,
+                    minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                    entries: row.get(1)?,
+                    exits: row.get(2)?,
+                    occupancy: row.get(3)?,
+                })
+            },
+        )?;
+        for row in rows {
+            page.rows.push(row?);
+        }
+        from = query.first;
+        skip = 0;
+    }
+    Ok(page)
+}
+
+fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, query: &RowsQuery) -> Result<RowsPage> {
+    let store = catalog.device(device).map(|d| d.store).ok_or_else(|| StorageError::NotFound("device".into()))?;
+    let bounds = params![device, query.first.unix_seconds(), query.last.unix_seconds()];
+    let count: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM bins WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3 AND entries + exits > 0",
+        )?
+        .query_row(bounds, |row| row.get(0))?;
+    let mut statement = connection.prepare_cached(
+        "SELECT minute, entries, exits FROM bins
+         WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3 AND entries + exits > 0
+         ORDER BY minute LIMIT ?4 OFFSET ?5",
+    )?;
+    let rows = statement
+        .query_map(
+            params![
+                device,
+                query.first.unix_seconds(),
+                query.last.unix_seconds(),
+                query.limit as i64,
+                query.offset.min(i64::MAX as u64) as i64
+            ],
+            |row| {
+                Ok(MinuteRow {
+                    store,
+                    minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                    entries: row.get(1)?,
+                    exits: row.get(2)?,
+                    occupancy: 0,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(RowsPage { count: count as u64, rows })
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn catalog(&self) -> Result<Arc<Catalog>> {
+        self.run(|inner| inner.reader(|connection| inner.catalog(connection))).await
+    }
+
+    async fn add_store(&self, store: NewStore) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let inserted = transaction.execute(
+                    "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
+                    params![store.code.as_str(), store.name, store.timezone, store.reset.minutes_after_midnight()],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let store_key = store_key(transaction, &store)?;
+                let inserted = transaction.execute(
+                    "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
+                    params![device_id.as_str(), store_key, token_hash],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("device {device_id} already exists")))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn add_user(&self, user: NewUser) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let store_keys = match &user.scope {
+                    NewScope::All => Vec::new(),
+                    NewScope::Stores(codes) => {
+                        codes.iter().map(|code| store_key(transaction, code)).collect::<Result<Vec<_>>>()?
+                    }
+                };
+                let inserted = transaction.execute(
+                    "INSERT INTO users (username, password_hash, all_stores) VALUES (?1, ?2, ?3)",
+                    params![user.username.as_str(), user.password_hash, matches!(user.scope, NewScope::All)],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                let user_key = transaction.last_insert_rowid();
+                for store in store_keys {
+                    transaction.execute(
+                        "INSERT OR IGNORE INTO user_stores (user_id, store_id) VALUES (?1, ?2)",
+                        params![user_key, store],
+                    )?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
+        let username = username.to_owned();
+        self.run(move |inner| {
+            inner.reader(|connection| {
+                let user = connection
+                    .prepare_cached("SELECT id, password_hash, all_stores FROM users WHERE username = ?1")?
+                    .query_row([&username], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)))
+                    .optional()?;
+                let Some((key, password_hash, all_stores)) = user else { return Ok(None) };
+                let scope = if all_stores {
+                    StoreScope::All
+                } else {
+                    let mut statement = connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
+                    let stores = statement.query_map([key], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+                    StoreScope::Only(stores)
+                };
+                Ok(Some(UserCredentials { key, password_hash, scope }))
+            })
+        })
+        .await
+    }
+
+    async fn ingest(&self, mut bins: Vec<Bin>) -> Result<u64> {
+        self.run(move |inner| {
+            sort_and_dedupe(&mut bins);
+            inner.write(|transaction| {
+                let mut upsert = transaction.prepare(
+                    "INSERT INTO pending_bins (device_id, minute, entries, exits) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
+                )?;
+                for bin in &bins {
+                    upsert.execute(params![bin.device, bin.minute.unix_seconds(), bin.counts.entries, bin.counts.exits])?;
+                }
+                Ok(bins.len() as u64)
+            })
+        })
+        .await
+    }
+
+    async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                if let Some(slot) = slot {
+                    let claimed = transaction.execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'last_scheduled_slot' AND value < ?1",
+                        [slot],
+                    )?;
+                    if claimed == 0 {
+                        return Ok(None);
+                    }
+                }
+                inner.publish(transaction, now).map(Some)
+            })
+        })
+        .await
+    }
+
+    async fn has_pending(&self) -> Result<bool> {
+        self.run(|inner| {
+            inner.reader(|connection| {
+                Ok(connection.query_row("SELECT EXISTS (SELECT 1 FROM pending_bins)", [], |row| row.get(0))?)
+            })
+        })
+        .await
+    }
+
+    async fn publication(&self) -> Result<PublicationState> {
+        self.run(|inner| {
+            inner.reader(|connection| {
+                let last = meta(connection, "last_published_at")?;
+                let pending: i64 = connection.query_row("SELECT count(*) FROM pending_bins", [], |row| row.get(0))?;
+                Ok(PublicationState {
+                    generation: meta(connection, "publication_generation")?,
+                    last_published_at: (last >= 0).then(|| Timestamp::from_millisecond(last).expect("stored")),
+                    pending_bins: pending as u64,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
+        self.run(move |inner| {
+            inner.reader(|connection| {
+                // One read transaction: the count and the rows come from the same publication.
+                connection.execute_batch("BEGIN")?;
+                let result = match &query.source {
+                    RowSource::Stores(stores) => store_rows(connection, stores, &query),
+                    RowSource::Device(device) => {
+                        inner.catalog(connection).and_then(|catalog| device_rows(connection, &catalog, *device, &query))
+                    }
+                };
+                connection.execute_batch("COMMIT")?;
+                result
+            })
+        })
+        .await
+    }
+}
