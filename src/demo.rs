@@ -45,7 +45,14 @@ pub async fn create(storage: &dyn Storage, days: u32, now: Timestamp) -> anyhow:
     }
     let password: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
     let username = Username::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
-    storage.add_user(NewUser { username, password_hash: hash_password(&password), scope: NewScope::All }).await?;
+    storage
+        .add_user(NewUser {
+            username,
+            password_hash: hash_password(&password),
+            scope: NewScope::All,
+            can_ingest: false,
+        })
+        .await?;
 
     let catalog = storage.catalog().await?;
     let mut bins = Vec::new();
@@ -53,11 +60,12 @@ pub async fn create(storage: &dyn Storage, days: u32, now: Timestamp) -> anyhow:
     let end = Minute::last_at_or_before(now);
     let start = end.plus_minutes(-(i64::from(days) * 24 * 60));
     for (code, _, zone, open, close, per_hour) in STORES {
-        let devices = [format!("cnt-{code}-a"), format!("cnt-{code}-b")].map(|id| catalog.device_by_id(&id).unwrap().key);
+        let devices =
+            [format!("cnt-{code}-a"), format!("cnt-{code}-b")].map(|id| catalog.device_by_id(&id).unwrap().key);
         let timezone = TimeZone::get(zone)?;
         traffic(&mut rng, &timezone, (open, close), per_hour, devices, (start, end), &mut bins);
     }
-    storage.ingest(bins).await?;
+    storage.ingest(bins, now).await?;
     storage.publish(now, None).await?;
     Ok(DemoCredentials { username: DEMO_USER.into(), password })
 }
@@ -95,7 +103,11 @@ fn traffic(
         }
         minute = minute.plus_minutes(1);
     }
-    bins.extend(counts.into_iter().map(|((minute, entrance), counts)| Bin { device: devices[entrance], minute, counts }));
+    bins.extend(counts.into_iter().map(|((minute, entrance), counts)| Bin {
+        device: devices[entrance],
+        minute,
+        counts,
+    }));
 }
 
 /// A Poisson sample by inversion; rates here are small.

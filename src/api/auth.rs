@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -93,7 +93,11 @@ impl Authenticator {
     }
 
     /// Authenticates the Authorization header of a request.
-    pub async fn authenticate(&self, storage: &dyn Storage, header: Option<&[u8]>) -> Result<UserCredentials, ApiError> {
+    pub async fn authenticate(
+        &self,
+        storage: &dyn Storage,
+        header: Option<&[u8]>,
+    ) -> Result<UserCredentials, ApiError> {
         let credentials = header.and_then(parse_basic).ok_or_else(ApiError::not_authenticated)?;
         let user = storage.user_credentials(&credentials.username).await?;
         let cache_key = self.cache_key(&credentials);
@@ -110,9 +114,8 @@ impl Authenticator {
         }
         let phc = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |user| user.password_hash.clone());
         let password = credentials.password;
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-            .await
-            .map_err(ApiError::internal)?;
+        let matches =
+            tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.map_err(ApiError::internal)?;
         match user {
             Some(user) if matches => {
                 self.remember(cache_key, &user);
@@ -127,7 +130,9 @@ impl Authenticator {
         if cache.len() >= self.max_entries {
             cache.retain(|_, verified| verified.at.elapsed() < self.max_age);
             while cache.len() >= self.max_entries {
-                let Some(oldest) = cache.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| *k) else { break };
+                let Some(oldest) = cache.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| *k) else {
+                    break;
+                };
                 cache.remove(&oldest);
             }
         }
@@ -150,7 +155,10 @@ mod tests {
         assert_eq!(parsed, BasicCredentials { username: "demo".into(), password: "pa:ss word".into() });
         let lower = basic("a:b").replace("Basic", "bAsIc");
         assert_eq!(parse_basic(lower.as_bytes()).unwrap().username, "a");
-        assert_eq!(parse_basic(basic(":").as_bytes()).unwrap(), BasicCredentials { username: "".into(), password: "".into() });
+        assert_eq!(
+            parse_basic(basic(":").as_bytes()).unwrap(),
+            BasicCredentials { username: "".into(), password: "".into() }
+        );
     }
 
     #[test]

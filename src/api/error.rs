@@ -91,7 +91,9 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { detail: self.detail.into_owned(), code: self.code.to_owned(), error_id };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"footfall\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"footfall\""));
         }
         response
     }

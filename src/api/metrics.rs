@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::render::{self, Metric};
+use crate::domain::Minute;
 use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
 use crate::domain::time::parse_instant;
-use crate::domain::Minute;
 use crate::storage::{RowSource, RowsQuery, StoreScope};
 
 /// Query parameters as sent, decoded, in order.
@@ -62,22 +62,24 @@ async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metri
     let gte = required_datetime(&params, "datetime_gte")?;
     let lte = required_datetime(&params, "datetime_lte")?;
     if gte > lte {
-        return Err(ApiError::bad_request(
-            "invalid_range",
-            "datetime_gte: must not be later than datetime_lte.",
-        ));
+        return Err(ApiError::bad_request("invalid_range", "datetime_gte: must not be later than datetime_lte."));
     }
-    let page_size = PageSize::parse(params.get("page_size")).map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
+    let page_size = PageSize::parse(params.get("page_size"))
+        .map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
 
     let catalog = state.storage.catalog().await?;
     let visible = |store| user.scope.includes(store);
     let store_filter = match params.filter("store_code") {
-        Some(code) => Some(catalog.store_by_code(code).filter(|s| visible(s.key)).ok_or_else(ApiError::store_not_found)?.key),
+        Some(code) => {
+            Some(catalog.store_by_code(code).filter(|s| visible(s.key)).ok_or_else(ApiError::store_not_found)?.key)
+        }
         None => None,
     };
     let device = match metric {
         Metric::Visits => match params.filter("device_id") {
-            Some(id) => Some(catalog.device_by_id(id).filter(|d| visible(d.store)).ok_or_else(ApiError::device_not_found)?),
+            Some(id) => {
+                Some(catalog.device_by_id(id).filter(|d| visible(d.store)).ok_or_else(ApiError::device_not_found)?)
+            }
             None => None,
         },
         Metric::Occupancy => None,

@@ -35,9 +35,8 @@ pub const VISITS_PATH: &str = "/api/bi/acquisition-metrics/visits/";
 pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let method_not_allowed = || async {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
-    };
+    let method_not_allowed =
+        || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.") };
     let api = Router::new()
         .route(VISITS_PATH, get(metrics::visits).fallback(method_not_allowed))
         .route(VISITS_PATH.trim_end_matches('/'), get(metrics::visits).fallback(method_not_allowed))

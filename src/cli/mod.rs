@@ -95,6 +95,9 @@ pub enum UserCommand {
         /// The user sees only these stores.
         #[arg(long, value_delimiter = ',')]
         stores: Vec<String>,
+        /// The user may also push bins and occupancy corrections over HTTP.
+        #[arg(long)]
+        can_ingest: bool,
     },
 }
 
@@ -137,7 +140,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset }) => {
             let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
             jiff::tz::TimeZone::get(&timezone).with_context(|| format!("unknown time zone {timezone:?}"))?;
-            let reset: ResetTime = occupancy_reset.parse().map_err(|e: String| anyhow::anyhow!("--occupancy-reset: {e}"))?;
+            let reset: ResetTime =
+                occupancy_reset.parse().map_err(|e: String| anyhow::anyhow!("--occupancy-reset: {e}"))?;
             let name = name.unwrap_or_else(|| code.to_string());
             open().await?.add_store(NewStore { code: code.clone(), name, timezone, reset }).await?;
             println!("added store {code}");
@@ -158,18 +162,21 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("added device {device_id} to store {store}; its ingest token (shown once):");
             println!("{token}");
         }
-        Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores }) => {
+        Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores, can_ingest }) => {
             let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
             let password = read_password_stdin()?;
             let scope = if all_stores {
                 NewScope::All
             } else {
                 NewScope::Stores(
-                    stores.iter().map(|code| StoreCode::parse(code).map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?,
+                    stores
+                        .iter()
+                        .map(|code| StoreCode::parse(code).map_err(anyhow::Error::msg))
+                        .collect::<Result<_, _>>()?,
                 )
             };
             let password_hash = hash_password(&password);
-            open().await?.add_user(NewUser { username: username.clone(), password_hash, scope }).await?;
+            open().await?.add_user(NewUser { username: username.clone(), password_hash, scope, can_ingest }).await?;
             println!("added user {username}");
         }
         Command::Ingest { files } => ingest_files(open().await?.as_ref(), &files).await?,
@@ -216,7 +223,8 @@ fn read_password_stdin() -> anyhow::Result<String> {
 /// Ingests each file in its own transaction; reports every rejected file and fails if any was.
 pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let progress = indicatif::ProgressBar::with_draw_target(Some(files.len() as u64), indicatif::ProgressDrawTarget::stderr());
+    let progress =
+        indicatif::ProgressBar::with_draw_target(Some(files.len() as u64), indicatif::ProgressDrawTarget::stderr());
     progress.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}")
             .expect("valid template"),
@@ -264,7 +272,7 @@ async fn ingest_file(storage: &dyn Storage, file: &str) -> anyhow::Result<u64> {
     let catalog = storage.catalog().await?;
     let bins = ingest::resolve(&catalog, &records)?;
     drop(records);
-    Ok(storage.ingest(bins).await?)
+    Ok(storage.ingest(bins, jiff::Timestamp::now()).await?)
 }
 
 async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
@@ -280,7 +288,8 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
         (None, false) => DEFAULT_DATABASE.to_owned(),
     };
     let storage: Arc<dyn Storage> = storage::open(&url).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     if args.demo {
         eprintln!("creating demo data in {url} ...");

@@ -17,14 +17,17 @@ macro_rules! identifier {
 
         impl $name {
             pub fn parse(text: &str) -> Result<Self, String> {
-                let valid = !text.is_empty()
-                    && text.len() <= 64
-                    && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
+                let valid =
+                    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
                 if valid {
                     Ok(Self(text.to_owned()))
                 } else {
                     Err(format!(
-                        concat!("{:?} is not a valid ", $what, " (1 to 64 characters, no spaces or control characters)"),
+                        concat!(
+                            "{:?} is not a valid ",
+                            $what,
+                            " (1 to 64 characters, no spaces or control characters)"
+                        ),
                         text
                     ))
                 }

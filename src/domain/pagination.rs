@@ -9,7 +9,9 @@ pub struct PageSize(u32);
 
 impl PageSize {
     pub fn parse(text: Option<&str>) -> Result<PageSize, String> {
-        let Some(text) = text else { return Ok(PageSize(DEFAULT_PAGE_SIZE)) };
+        let Some(text) = text else {
+            return Ok(PageSize(DEFAULT_PAGE_SIZE));
+        };
         let digits = text.trim_start_matches('0');
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
             return Err(format!("page_size must be a positive integer, got {text:?}"));

@@ -31,8 +31,7 @@ impl Minute {
     /// The first minute whose start is at or after `instant`.
     pub fn first_at_or_after(instant: Timestamp) -> Minute {
         let nanos = instant.as_nanosecond();
-        let minutes = nanos.div_euclid(NANOS_PER_MINUTE)
-            + i128::from(nanos.rem_euclid(NANOS_PER_MINUTE) != 0);
+        let minutes = nanos.div_euclid(NANOS_PER_MINUTE) + i128::from(nanos.rem_euclid(NANOS_PER_MINUTE) != 0);
         Minute(minutes as i64 * SECONDS_PER_MINUTE)
     }
 
@@ -226,11 +225,8 @@ impl<'a> LocalMinuteWriter<'a> {
             .preceding(instant + 1.second())
             .next()
             .map_or(i64::MIN, |transition| transition.timestamp().as_second());
-        self.valid_until = self
-            .timezone
-            .following(instant)
-            .next()
-            .map_or(i64::MAX, |transition| transition.timestamp().as_second());
+        self.valid_until =
+            self.timezone.following(instant).next().map_or(i64::MAX, |transition| transition.timestamp().as_second());
     }
 }
 
@@ -313,8 +309,7 @@ mod tests {
 
     #[test]
     fn bounds_reject_nonsense() {
-        for text in ["", "yesterday", "2023-13-01T00:00:00Z", "2023-10-26T25:00:00Z", "2023-02-30T00:00:00Z", "12:05"]
-        {
+        for text in ["", "yesterday", "2023-13-01T00:00:00Z", "2023-10-26T25:00:00Z", "2023-02-30T00:00:00Z", "12:05"] {
             assert!(parse_instant(text).is_err(), "{text:?} should be rejected");
         }
     }
@@ -355,7 +350,8 @@ mod tests {
 
     #[test]
     fn rendering_matches_jiff_for_many_zones_and_instants() {
-        let zones = ["Europe/Athens", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC", "America/St_Johns"];
+        let zones =
+            ["Europe/Athens", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC", "America/St_Johns"];
         for zone in zones {
             let timezone = TimeZone::get(zone).unwrap();
             let mut writer = LocalMinuteWriter::new(&timezone);
@@ -374,7 +370,8 @@ mod tests {
     fn rendering_is_dst_correct_in_athens() {
         let athens = TimeZone::get("Europe/Athens").unwrap();
         let mut writer = LocalMinuteWriter::new(&athens);
-        let render = |writer: &mut LocalMinuteWriter, text| String::from_utf8(writer.render(minute(text)).to_vec()).unwrap();
+        let render =
+            |writer: &mut LocalMinuteWriter, text| String::from_utf8(writer.render(minute(text)).to_vec()).unwrap();
         assert_eq!(render(&mut writer, "2023-10-29T00:59:00Z"), "2023-10-29T03:59:00+03:00");
         assert_eq!(render(&mut writer, "2023-10-29T01:00:00Z"), "2023-10-29T03:00:00+02:00");
         assert_eq!(render(&mut writer, "2023-03-26T00:59:00Z"), "2023-03-26T02:59:00+02:00");

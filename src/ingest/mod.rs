@@ -201,8 +201,9 @@ mod tests {
         assert_eq!(records[0].line, 2);
         assert_eq!(records[0].device_id, "cnt-1");
         assert_eq!(parse_csv("a,b,c,d\n").unwrap_err().line, 1);
-        let error = parse_csv("device_id,minute,in,out\ncnt-1,2023-10-26T12:06:00Z,3,0\ncnt-1,2023-10-26T12:07:00Z,x,0\n")
-            .unwrap_err();
+        let error =
+            parse_csv("device_id,minute,in,out\ncnt-1,2023-10-26T12:06:00Z,3,0\ncnt-1,2023-10-26T12:07:00Z,x,0\n")
+                .unwrap_err();
         assert_eq!(error.line, 3);
         assert!(error.message.contains("in"));
     }

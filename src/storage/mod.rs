@@ -165,6 +165,8 @@ pub struct NewUser {
     /// An argon2 PHC string; never the password.
     pub password_hash: String,
     pub scope: NewScope,
+    /// May push bins and occupancy corrections over HTTP.
+    pub can_ingest: bool,
 }
 
 /// What the API needs to authenticate and authorize a user.
@@ -173,6 +175,26 @@ pub struct UserCredentials {
     pub key: UserKey,
     pub password_hash: String,
     pub scope: StoreScope,
+    pub can_ingest: bool,
+}
+
+/// A device with what it last sent.
+#[derive(Clone, Debug)]
+pub struct DeviceStatus {
+    pub device_id: DeviceId,
+    pub store_code: StoreCode,
+    /// The latest minute of any bin it sent.
+    pub last_bin_minute: Option<Minute>,
+    /// When its last bins were received.
+    pub last_seen_at: Option<Timestamp>,
+}
+
+/// A manual occupancy count: at the end of `minute` the store held `value` people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Correction {
+    pub minute: Minute,
+    pub value: u32,
+    pub created_at: Timestamp,
 }
 
 /// One device's counts for one minute, resolved to the device's key.
@@ -240,11 +262,20 @@ pub struct PublishSummary {
     pub periods: u64,
 }
 
+/// Identifies what is published: it changes with every publication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublicationMark {
+    pub generation: i64,
+    pub published_at: Option<Timestamp>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PublicationState {
-    pub generation: i64,
-    pub last_published_at: Option<Timestamp>,
+    pub mark: PublicationMark,
+    /// Distinct (device, minute) bins waiting for the next publication.
     pub pending_bins: u64,
+    /// Distinct (device, minute) bins published.
+    pub published_bins: u64,
 }
 
 #[async_trait]
@@ -255,9 +286,19 @@ pub trait Storage: Send + Sync + 'static {
     async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()>;
     async fn add_user(&self, user: NewUser) -> Result<()>;
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
-    /// Stores bins as pending, in one transaction: all or nothing. Returns the number of distinct
-    /// (device, minute) bins written.
-    async fn ingest(&self, bins: Vec<Bin>) -> Result<u64>;
+    /// The device whose ingest token has this SHA-256 (hex).
+    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>>;
+    /// Replaces a device's token hash: the old token stops working at once.
+    async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()>;
+    /// Every device, ordered by device id, with what it last sent.
+    async fn device_statuses(&self) -> Result<Vec<DeviceStatus>>;
+    /// Stores bins as pending, in one transaction: all or nothing, and records `received_at` as the
+    /// devices' last-seen time. Returns the number of distinct (device, minute) bins written.
+    async fn ingest(&self, bins: Vec<Bin>, received_at: Timestamp) -> Result<u64>;
+    /// Records an occupancy correction; the next publication applies it.
+    async fn add_correction(&self, store: StoreCode, correction: Correction) -> Result<()>;
+    /// A store's corrections, by minute.
+    async fn corrections(&self, store: StoreCode) -> Result<Vec<Correction>>;
     /// Makes everything pending visible, atomically, recomputing the rollups of the touched periods.
     /// With a schedule `slot` (the interval number since the epoch), publishes only if no process has
     /// published that slot yet, so several servers over one database publish once per interval;
@@ -265,6 +306,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>>;
     /// Whether anything ingested is not published yet.
     async fn has_pending(&self) -> Result<bool>;
+    /// Cheap: two values, for ETags and Last-Modified on every response.
+    async fn publication_mark(&self) -> Result<PublicationMark>;
     async fn publication(&self) -> Result<PublicationState>;
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
 }

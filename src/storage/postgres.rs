@@ -32,7 +32,25 @@ impl Storage for PostgresStorage {
     async fn user_credentials(&self, _username: &str) -> Result<Option<UserCredentials>> {
         unimplemented!()
     }
-    async fn ingest(&self, _bins: Vec<Bin>) -> Result<u64> {
+    async fn device_by_token_hash(&self, _token_hash: &str) -> Result<Option<DeviceKey>> {
+        unimplemented!()
+    }
+    async fn rotate_device_token(&self, _device_id: DeviceId, _token_hash: String) -> Result<()> {
+        unimplemented!()
+    }
+    async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
+        unimplemented!()
+    }
+    async fn ingest(&self, _bins: Vec<Bin>, _received_at: Timestamp) -> Result<u64> {
+        unimplemented!()
+    }
+    async fn add_correction(&self, _store: StoreCode, _correction: Correction) -> Result<()> {
+        unimplemented!()
+    }
+    async fn corrections(&self, _store: StoreCode) -> Result<Vec<Correction>> {
+        unimplemented!()
+    }
+    async fn publication_mark(&self) -> Result<PublicationMark> {
         unimplemented!()
     }
     async fn publish(&self, _now: Timestamp, _slot: Option<i64>) -> Result<Option<PublishSummary>> {

@@ -17,7 +17,8 @@ use crate::domain::occupancy::running_occupancy;
 
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO meta VALUES ('catalog_version', 0), ('publication_generation', 0), ('last_published_at', -1), ('last_scheduled_slot', -1);
+INSERT INTO meta VALUES ('catalog_version', 0), ('publication_generation', 0), ('last_published_at', -1), ('last_scheduled_slot', -1),
+    ('published_bins', 0);
 CREATE TABLE stores (
     id INTEGER PRIMARY KEY,
     code TEXT NOT NULL UNIQUE,
@@ -29,14 +30,17 @@ CREATE TABLE devices (
     id INTEGER PRIMARY KEY,
     device_id TEXT NOT NULL UNIQUE,
     store_id INTEGER NOT NULL REFERENCES stores (id),
-    token_hash TEXT NOT NULL
+    token_hash TEXT NOT NULL UNIQUE,
+    last_bin_minute INTEGER,
+    last_seen_at INTEGER
 );
 CREATE INDEX devices_by_store ON devices (store_id);
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    all_stores INTEGER NOT NULL
+    all_stores INTEGER NOT NULL,
+    can_ingest INTEGER NOT NULL
 );
 CREATE TABLE user_stores (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -77,6 +81,15 @@ CREATE TABLE store_periods (
     PRIMARY KEY (store_id, period_start)
 ) WITHOUT ROWID;
 CREATE INDEX store_periods_by_start ON store_periods (period_start);
+-- Manual occupancy counts; unpublished ones mark their period for recomputation.
+CREATE TABLE occupancy_corrections (
+    store_id INTEGER NOT NULL REFERENCES stores (id),
+    minute INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    published INTEGER NOT NULL,
+    PRIMARY KEY (store_id, minute)
+) WITHOUT ROWID;
 "#];
 
 /// No occupancy period is longer than this (a local day plus any DST or zone shift).
@@ -116,7 +129,12 @@ impl SqliteStorage {
             let mut writer = open_connection(&path, true)?;
             migrate(&mut writer)?;
             let catalog = Arc::new(load_catalog(&writer)?);
-            Ok(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), catalog: Mutex::new(catalog) })
+            Ok(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                catalog: Mutex::new(catalog),
+            })
         })
         .await??;
         Ok(SqliteStorage { inner: Arc::new(inner) })
@@ -159,8 +177,7 @@ fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
 
 fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
     let version = meta(connection, "catalog_version")?;
-    let mut statement =
-        connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
+    let mut statement = connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
     let stores = statement
         .query_map([], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get::<_, String>(3)?, row.get(4)?))
@@ -235,12 +252,30 @@ impl Inner {
 
     fn publish(&self, transaction: &Transaction, now: Timestamp) -> Result<PublishSummary> {
         let catalog = self.catalog(transaction)?;
-        let mut pending = transaction.prepare("SELECT device_id, minute FROM pending_bins ORDER BY device_id, minute")?;
+        let mut pending =
+            transaction.prepare("SELECT device_id, minute FROM pending_bins ORDER BY device_id, minute")?;
         let keys = pending
             .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
             .map(|row| row.map(|(device, minute)| (device, Minute::from_unix_seconds(minute).expect("stored minutes"))))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let touched = touched_periods(&catalog, keys.iter().copied())?;
+        let mut touched = touched_periods(&catalog, keys.iter().copied())?;
+        let mut corrected =
+            transaction.prepare("SELECT store_id, minute FROM occupancy_corrections WHERE published = 0")?;
+        for row in corrected.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))? {
+            let (store, minute) = row?;
+            let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
+            touched.insert((store, calendar.period_of(Minute::from_unix_seconds(minute).expect("stored"))));
+        }
+        let already_published: i64 = transaction.query_row(
+            "SELECT count(*) FROM pending_bins p WHERE EXISTS
+             (SELECT 1 FROM bins b WHERE b.device_id = p.device_id AND b.minute = p.minute)",
+            [],
+            |row| row.get(0),
+        )?;
+        transaction.execute(
+            "UPDATE meta SET value = value + ?1 WHERE key = 'published_bins'",
+            [keys.len() as i64 - already_published],
+        )?;
         transaction.execute(
             "INSERT INTO bins (device_id, minute, entries, exits)
              SELECT device_id, minute, entries, exits FROM pending_bins WHERE true
@@ -252,7 +287,8 @@ impl Inner {
              WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
              GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
         )?;
-        let mut clear = transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
+        let mut clear =
+            transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
         let mut insert = transaction.prepare(
             "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -261,15 +297,26 @@ impl Inner {
              ON CONFLICT (store_id, period_start) DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
         )?;
         let mut uncount = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start = ?2")?;
+        let mut read_corrections = transaction.prepare(
+            "SELECT minute, value FROM occupancy_corrections
+             WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+        )?;
         for &(store, period) in &touched {
             let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
             let minutes = read
-                .query_map(params![store, start, end], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<(i64, i64, i64)>>>()?;
-            let occupancy = running_occupancy(minutes.iter().map(|&(_, entries, exits)| (entries, exits)));
+                .query_map(params![store, start, end], |row| {
+                    Ok((Minute::from_unix_seconds(row.get(0)?).expect("stored"), row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
+            let corrections = read_corrections
+                .query_map(params![store, start, end], |row| {
+                    Ok((Minute::from_unix_seconds(row.get(0)?).expect("stored"), row.get(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
+            let occupancy = running_occupancy(&minutes, &corrections);
             clear.execute(params![store, start, end])?;
             for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
-                insert.execute(params![store, minute, entries, exits, occupancy])?;
+                insert.execute(params![store, minute.unix_seconds(), entries, exits, occupancy])?;
             }
             if minutes.is_empty() {
                 uncount.execute(params![store, start])?;
@@ -278,10 +325,19 @@ impl Inner {
             }
         }
         transaction.execute("DELETE FROM pending_bins", [])?;
+        transaction.execute("UPDATE occupancy_corrections SET published = 1 WHERE published = 0", [])?;
         transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
         transaction.execute("UPDATE meta SET value = ?1 WHERE key = 'last_published_at'", [now.as_millisecond()])?;
         Ok(PublishSummary { bins: keys.len() as u64, periods: touched.len() as u64 })
     }
+}
+
+fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
+    let published_at = meta(connection, "last_published_at")?;
+    Ok(PublicationMark {
+        generation: meta(connection, "publication_generation")?,
+        published_at: (published_at >= 0).then(|| Timestamp::from_millisecond(published_at).expect("stored")),
+    })
 }
 
 /// The in-range row count of every period of the queried stores, in (store order, period start) order.
@@ -299,9 +355,10 @@ fn period_counts(
              WHERE store_id = ?1 AND period_start <= ?2 AND period_start > ?3 AND period_end > ?4 ORDER BY period_start",
         )?;
         for (index, &store) in stores.iter().enumerate() {
-            let rows = statement.query_map(params![store, last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
-                Ok((index, row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
-            })?;
+            let rows = statement
+                .query_map(params![store, last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
+                    Ok((index, row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+                })?;
             for row in rows {
                 found.push(row?);
             }
@@ -323,9 +380,8 @@ fn period_counts(
         }
         found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
     }
-    let mut partial = connection.prepare_cached(
-        "SELECT count(*) FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3",
-    )?;
+    let mut partial = connection
+        .prepare_cached("SELECT count(*) FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3")?;
     let mut counts = Vec::with_capacity(found.len());
     for (index, start, end, rows) in found {
         let period = Period {
@@ -351,7 +407,9 @@ fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -
     let counts = period_counts(connection, stores, query.first, query.last)?;
     let count = counts.iter().map(|&(_, _, rows)| rows).sum();
     let mut page = RowsPage { count, rows: Vec::with_capacity(query.limit.min(10_000) as usize) };
-    let Some(start) = locate_page(&counts, query.first, query.offset) else { return Ok(page) };
+    let Some(start) = locate_page(&counts, query.first, query.offset) else {
+        return Ok(page);
+    };
     let mut statement = connection.prepare_cached(
         "SELECT minute, entries, exits, occupancy FROM store_minutes
          WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute LIMIT ?4 OFFSET ?5",
@@ -479,8 +537,13 @@ impl Storage for SqliteStorage {
                     }
                 };
                 let inserted = transaction.execute(
-                    "INSERT INTO users (username, password_hash, all_stores) VALUES (?1, ?2, ?3)",
-                    params![user.username.as_str(), user.password_hash, matches!(user.scope, NewScope::All)],
+                    "INSERT INTO users (username, password_hash, all_stores, can_ingest) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        user.username.as_str(),
+                        user.password_hash,
+                        matches!(user.scope, NewScope::All),
+                        user.can_ingest
+                    ],
                 );
                 match inserted {
                     Err(error) if is_unique_violation(&error) => {
@@ -506,24 +569,137 @@ impl Storage for SqliteStorage {
         self.run(move |inner| {
             inner.reader(|connection| {
                 let user = connection
-                    .prepare_cached("SELECT id, password_hash, all_stores FROM users WHERE username = ?1")?
-                    .query_row([&username], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)))
+                    .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
+                    .query_row([&username], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?))
+                    })
                     .optional()?;
-                let Some((key, password_hash, all_stores)) = user else { return Ok(None) };
+                let Some((key, password_hash, all_stores, can_ingest)) = user else {
+                    return Ok(None);
+                };
                 let scope = if all_stores {
                     StoreScope::All
                 } else {
-                    let mut statement = connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
+                    let mut statement =
+                        connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
                     let stores = statement.query_map([key], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
                     StoreScope::Only(stores)
                 };
-                Ok(Some(UserCredentials { key, password_hash, scope }))
+                Ok(Some(UserCredentials { key, password_hash, scope, can_ingest }))
             })
         })
         .await
     }
 
-    async fn ingest(&self, mut bins: Vec<Bin>) -> Result<u64> {
+    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |inner| {
+            inner.reader(|connection| {
+                Ok(connection
+                    .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1")?
+                    .query_row([&token_hash], |row| row.get(0))
+                    .optional()?)
+            })
+        })
+        .await
+    }
+
+    async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let changed = transaction.execute(
+                    "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2",
+                    params![token_hash, device_id.as_str()],
+                )?;
+                if changed == 0 {
+                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
+        self.run(|inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at
+                     FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (device_id, store_code, last_bin_minute, last_seen_at) = row?;
+                    Ok(DeviceStatus {
+                        device_id: DeviceId::parse(&device_id).map_err(StorageError::Invalid)?,
+                        store_code: StoreCode::parse(&store_code).map_err(StorageError::Invalid)?,
+                        last_bin_minute: last_bin_minute.and_then(Minute::from_unix_seconds),
+                        last_seen_at: last_seen_at.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+                    })
+                })
+                .collect()
+            })
+        })
+        .await
+    }
+
+    async fn add_correction(&self, store: StoreCode, correction: Correction) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let store = store_key(transaction, &store)?;
+                transaction.execute(
+                    "INSERT INTO occupancy_corrections (store_id, minute, value, created_at, published)
+                     VALUES (?1, ?2, ?3, ?4, 0)
+                     ON CONFLICT (store_id, minute) DO UPDATE
+                     SET value = excluded.value, created_at = excluded.created_at, published = 0",
+                    params![
+                        store,
+                        correction.minute.unix_seconds(),
+                        correction.value,
+                        correction.created_at.as_millisecond()
+                    ],
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn corrections(&self, store: StoreCode) -> Result<Vec<Correction>> {
+        self.run(move |inner| {
+            inner.reader(|connection| {
+                let key: StoreKey = connection
+                    .query_row("SELECT id FROM stores WHERE code = ?1", [store.as_str()], |row| row.get(0))
+                    .optional()?
+                    .ok_or_else(|| StorageError::NotFound(format!("store {store} does not exist")))?;
+                let mut statement = connection.prepare(
+                    "SELECT minute, value, created_at FROM occupancy_corrections WHERE store_id = ?1 ORDER BY minute",
+                )?;
+                let rows = statement.query_map([key], |row| {
+                    Ok(Correction {
+                        minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                        value: row.get(1)?,
+                        created_at: Timestamp::from_millisecond(row.get(2)?).expect("stored"),
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+        })
+        .await
+    }
+
+    async fn publication_mark(&self) -> Result<PublicationMark> {
+        self.run(|inner| inner.reader(publication_mark)).await
+    }
+
+    async fn ingest(&self, mut bins: Vec<Bin>, received_at: Timestamp) -> Result<u64> {
         self.run(move |inner| {
             sort_and_dedupe(&mut bins);
             inner.write(|transaction| {
@@ -532,7 +708,21 @@ impl Storage for SqliteStorage {
                      ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
                 )?;
                 for bin in &bins {
-                    upsert.execute(params![bin.device, bin.minute.unix_seconds(), bin.counts.entries, bin.counts.exits])?;
+                    upsert.execute(params![
+                        bin.device,
+                        bin.minute.unix_seconds(),
+                        bin.counts.entries,
+                        bin.counts.exits
+                    ])?;
+                }
+                let mut seen = transaction.prepare(
+                    "UPDATE devices SET last_seen_at = ?2, last_bin_minute = max(coalesce(last_bin_minute, ?3), ?3)
+                     WHERE id = ?1",
+                )?;
+                // Bins are sorted by device, then minute: the last of each run is the device's latest.
+                for run in bins.chunk_by(|a, b| a.device == b.device) {
+                    let latest = run.last().expect("runs are not empty");
+                    seen.execute(params![latest.device, received_at.as_millisecond(), latest.minute.unix_seconds()])?;
                 }
                 Ok(bins.len() as u64)
             })
@@ -570,12 +760,11 @@ impl Storage for SqliteStorage {
     async fn publication(&self) -> Result<PublicationState> {
         self.run(|inner| {
             inner.reader(|connection| {
-                let last = meta(connection, "last_published_at")?;
                 let pending: i64 = connection.query_row("SELECT count(*) FROM pending_bins", [], |row| row.get(0))?;
                 Ok(PublicationState {
-                    generation: meta(connection, "publication_generation")?,
-                    last_published_at: (last >= 0).then(|| Timestamp::from_millisecond(last).expect("stored")),
+                    mark: publication_mark(connection)?,
                     pending_bins: pending as u64,
+                    published_bins: meta(connection, "published_bins")? as u64,
                 })
             })
         })

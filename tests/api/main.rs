@@ -1,0 +1,13 @@
+//! Black-box tests: the real server on port 0 over a temporary database, set up through the real
+//! `footfall` binary, queried with a real HTTP client. Every test runs against SQLite and PostgreSQL.
+
+mod helpers;
+
+mod errors;
+mod ingest;
+mod isolation;
+mod oracle;
+mod pagination;
+mod scaling;
+mod seed;
+mod semantics;
