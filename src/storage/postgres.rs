@@ -88,6 +88,9 @@ CREATE TABLE store_minutes (
     entries bigint NOT NULL,
     exits bigint NOT NULL,
     occupancy bigint NOT NULL,
+    -- 1-based position within its occupancy period: a period cut by a query's bounds is counted from
+    -- the positions of its first and last rows in range.
+    period_row bigint NOT NULL,
     PRIMARY KEY (store_id, minute)
 );
 -- Occupancy periods (local days) holding published rows, with their row counts.
@@ -317,9 +320,12 @@ impl PostgresStorage {
     }
 
     async fn publish_in(&self, transaction: &Transaction<'_>, now: Timestamp) -> Result<PublishSummary> {
+        let started = std::time::Instant::now();
+        // The rollup's aggregation sorts up to a batch of periods' bins (~10^6 rows), which would spill
+        // to disk at the default 4 MB.
+        transaction.batch_execute("SET LOCAL work_mem = '128MB'").await?;
         let catalog = self.catalog_in(transaction).await?;
-        let touched = touched_by_pending(transaction, &catalog).await?;
-        let (pending, mut touched) = touched;
+        let (pending, mut touched) = touched_by_pending(transaction, &catalog).await?;
         for row in
             transaction.query("SELECT store_id, minute FROM occupancy_corrections WHERE NOT published", &[]).await?
         {
@@ -342,10 +348,18 @@ impl PostgresStorage {
             )
             .await?
             .get(0);
+        let merged = started.elapsed();
         let touched: Vec<(StoreKey, Period)> = touched.into_iter().collect();
         for batch in touched.chunks(PERIODS_PER_BATCH) {
-            recompute_periods(transaction, batch).await?;
+            recompute_periods(transaction, &catalog, batch).await?;
         }
+        tracing::debug!(
+            pending,
+            periods = touched.len(),
+            merge_ms = merged.as_millis() as u64,
+            rollup_ms = (started.elapsed() - merged).as_millis() as u64,
+            "published"
+        );
         if pending > TRUNCATE_THRESHOLD {
             transaction.batch_execute("TRUNCATE pending_bins").await?;
         } else {
@@ -410,61 +424,74 @@ async fn touched_by_pending(
 /// Recomputes the rollup rows and row counts of these periods from the published bins and
 /// corrections: one read of the sums, one of the corrections, one delete, one insert, and two writes
 /// of the counts, whatever the number of periods.
-async fn recompute_periods(transaction: &Transaction<'_>, periods: &[(StoreKey, Period)]) -> Result<()> {
+async fn recompute_periods(
+    transaction: &Transaction<'_>,
+    catalog: &Catalog,
+    periods: &[(StoreKey, Period)],
+) -> Result<()> {
     let stores: Vec<i64> = periods.iter().map(|&(store, _)| store).collect();
     let starts: Vec<i64> = periods.iter().map(|(_, period)| period.start.unix_seconds()).collect();
     let ends: Vec<i64> = periods.iter().map(|(_, period)| period.end.unix_seconds()).collect();
-    let position: BTreeMap<(StoreKey, i64), usize> =
-        stores.iter().zip(&starts).enumerate().map(|(i, (&store, &start))| ((store, start), i)).collect();
+    let indexes: Vec<i64> = (0..periods.len() as i64).collect();
 
     let mut corrections: Vec<Vec<(Minute, i64)>> = vec![Vec::new(); periods.len()];
     let statement = transaction
         .prepare_cached(
-            "SELECT t.store_id, t.period_start, c.minute, c.value
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t (store_id, period_start, period_end)
+            "SELECT t.period, c.minute, c.value
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t (period, store_id, period_start, period_end)
              JOIN occupancy_corrections c
                ON c.store_id = t.store_id AND c.minute >= t.period_start AND c.minute < t.period_end
-             ORDER BY t.store_id, c.minute",
+             ORDER BY t.period, c.minute",
         )
         .await?;
-    for row in transaction.query(&statement, &[&stores, &starts, &ends]).await? {
-        corrections[position[&(row.get(0), row.get(1))]].push((minute(row.get(2)), row.get(3)));
+    for row in transaction.query(&statement, &[&indexes, &stores, &starts, &ends]).await? {
+        corrections[row.get::<_, i64>(0) as usize].push((minute(row.get(1)), row.get(2)));
     }
 
-    // Joined through devices so that each read is a range of the (store_id, device_id, minute) key.
+    // One (device, period) range per device of each store, so that every read is a range of the
+    // (store_id, device_id, minute) key rather than a scan of the store's bins.
+    let mut ranges: [Vec<i64>; 5] = Default::default();
+    for (index, &(store, period)) in periods.iter().enumerate() {
+        for device in catalog.devices().iter().filter(|device| device.store == store) {
+            let range = [index as i64, store, device.key, period.start.unix_seconds(), period.end.unix_seconds()];
+            for (column, value) in ranges.iter_mut().zip(range) {
+                column.push(value);
+            }
+        }
+    }
     let statement = transaction
         .prepare_cached(
-            "SELECT t.store_id, t.period_start, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t (store_id, period_start, period_end)
-             JOIN devices d ON d.store_id = t.store_id
-             JOIN bins b ON b.store_id = t.store_id AND b.device_id = d.id
+            "SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                  AS t (period, store_id, device_id, period_start, period_end)
+             JOIN bins b ON b.store_id = t.store_id AND b.device_id = t.device_id
                         AND b.minute >= t.period_start AND b.minute < t.period_end
-             GROUP BY t.store_id, t.period_start, b.minute
+             GROUP BY t.period, b.minute
              HAVING sum(b.entries) + sum(b.exits) > 0
-             ORDER BY t.store_id, b.minute",
+             ORDER BY t.period, b.minute",
         )
         .await?;
-    let params: [&(dyn ToSql + Sync); 3] = [&stores, &starts, &ends];
+    let params: Vec<&(dyn ToSql + Sync)> = ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
     let rows = transaction.query_raw(&statement, params).await?;
     pin_mut!(rows);
     let mut minutes: Vec<Vec<(Minute, i64, i64)>> = vec![Vec::new(); periods.len()];
     while let Some(row) = rows.try_next().await? {
-        minutes[position[&(row.get(0), row.get(1))]].push((minute(row.get(2)), row.get(3), row.get(4)));
+        minutes[row.get::<_, i64>(0) as usize].push((minute(row.get(1)), row.get(2), row.get(3)));
     }
 
-    let mut new_rows: [Vec<i64>; 5] = Default::default();
-    let (mut counted, mut empty) = (Vec::new(), Vec::new());
+    let mut new_rows: [Vec<i64>; 6] = Default::default();
+    let (mut counted, mut counts, mut empty) = (Vec::new(), Vec::new(), Vec::new());
     for (index, (minutes, corrections)) in minutes.iter().zip(&corrections).enumerate() {
         if minutes.is_empty() {
             empty.push(index);
             continue;
         }
-        counted.push((index, minutes.len() as i64));
+        counted.push(index);
+        counts.push(minutes.len() as i64);
         let occupancy = running_occupancy(minutes, corrections);
-        for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
-            for (column, value) in
-                new_rows.iter_mut().zip([stores[index], minute.unix_seconds(), entries, exits, occupancy])
-            {
+        for (row, (&(minute, entries, exits), occupancy)) in minutes.iter().zip(occupancy).enumerate() {
+            let values = [stores[index], minute.unix_seconds(), entries, exits, occupancy, row as i64 + 1];
+            for (column, value) in new_rows.iter_mut().zip(values) {
                 column.push(value);
             }
         }
@@ -481,23 +508,21 @@ async fn recompute_periods(transaction: &Transaction<'_>, periods: &[(StoreKey, 
             &[&stores, &starts, &ends],
         )
         .await?;
-    let [store_ids, minute_starts, entries, exits, occupancy] = &new_rows;
+    let params: Vec<&(dyn ToSql + Sync)> = new_rows.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
     transaction
         .execute(
             &transaction
                 .prepare_cached(
-                    "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])",
+                    "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy, period_row)
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
                 )
                 .await?,
-            &[store_ids, minute_starts, entries, exits, occupancy],
+            &params,
         )
         .await?;
     let select = |indexes: &[usize], column: &[i64]| -> Vec<i64> { indexes.iter().map(|&i| column[i]).collect() };
-    let counted_indexes: Vec<usize> = counted.iter().map(|&(i, _)| i).collect();
-    let counts: Vec<i64> = counted.iter().map(|&(_, rows)| rows).collect();
     let (counted_stores, counted_starts, counted_ends) =
-        (select(&counted_indexes, &stores), select(&counted_indexes, &starts), select(&counted_indexes, &ends));
+        (select(&counted, &stores), select(&counted, &starts), select(&counted, &ends));
     transaction
         .execute(
             &transaction
@@ -564,30 +589,35 @@ async fn period_counts(
         .collect();
     found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
 
-    // Periods cut by the query's bounds are counted row by row (at most one local day each), all in
-    // one statement.
-    let cut: Vec<usize> = (0..found.len())
-        .filter(|&i| {
-            let (_, start, end, _) = found[i];
-            !(start >= first_s && end - 60 <= last_s)
-        })
+    // A period cut by the query's bounds is counted from the position of its first and last rows in
+    // range (`period_row`): two index probes, not a scan. One statement per cut period, each within one
+    // store (one shard under Citus), all sent at once.
+    let statement = transaction
+        .prepare_cached(
+            "SELECT
+                 (SELECT period_row FROM store_minutes WHERE store_id = $1 AND minute >= $2 AND minute <= $3
+                  ORDER BY minute LIMIT 1),
+                 (SELECT period_row FROM store_minutes WHERE store_id = $1 AND minute >= $2 AND minute <= $3
+                  ORDER BY minute DESC LIMIT 1)",
+        )
+        .await?;
+    let cut: Vec<(usize, [i64; 3])> = found
+        .iter()
+        .enumerate()
+        .filter(|&(_, &(_, start, end, _))| !(start >= first_s && end - 60 <= last_s))
+        .map(|(i, &(index, start, end, _))| (i, [stores[index], start.max(first_s), (end - 60).min(last_s)]))
         .collect();
-    if !cut.is_empty() {
-        let cut_stores: Vec<i64> = cut.iter().map(|&i| stores[found[i].0]).collect();
-        let lows: Vec<i64> = cut.iter().map(|&i| found[i].1.max(first_s)).collect();
-        let highs: Vec<i64> = cut.iter().map(|&i| (found[i].2 - 60).min(last_s)).collect();
-        let statement = transaction
-            .prepare_cached(
-                "SELECT t.ordinal, count(s.minute)
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t (store_id, low, high, ordinal)
-                 LEFT JOIN store_minutes s ON s.store_id = t.store_id AND s.minute >= t.low AND s.minute <= t.high
-                 GROUP BY t.ordinal",
-            )
-            .await?;
-        for row in transaction.query(&statement, &[&cut_stores, &lows, &highs]).await? {
-            let ordinal: i64 = row.get(0);
-            found[cut[ordinal as usize - 1]].3 = row.get::<_, i64>(1) as u64;
-        }
+    let ranks = futures_util::future::try_join_all(cut.iter().map(|(_, [store, low, high])| {
+        let statement = &statement;
+        async move { transaction.query_one(statement, &[store, low, high]).await }
+    }))
+    .await?;
+    for ((i, _), row) in cut.iter().zip(ranks) {
+        let (first_row, last_row): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        found[*i].3 = match (first_row, last_row) {
+            (Some(first_row), Some(last_row)) => (last_row - first_row + 1) as u64,
+            _ => 0,
+        };
     }
     Ok(found
         .into_iter()
@@ -892,7 +922,9 @@ impl Storage for PostgresStorage {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         transaction.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PUBLISH_LOCK]).await?;
+        let started = std::time::Instant::now();
         write_pending(&transaction, &bins, &stores).await?;
+        tracing::debug!(bins = bins.len(), write_ms = started.elapsed().as_millis() as u64, "ingested");
         // The last bin of each device's run is its latest.
         let latest: Vec<&Bin> =
             bins.chunk_by(|a, b| a.device == b.device).map(|run| run.last().expect("runs")).collect();
