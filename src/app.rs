@@ -8,18 +8,35 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
-use crate::publish;
 use crate::storage::Storage;
+use crate::{mqtt, publish};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// How often ingested data is published; zero publishes it as soon as it is asked for.
     pub publish_interval: Duration,
+    /// The largest ingest request body accepted.
+    pub max_body_bytes: usize,
+    /// An MQTT broker to subscribe to for device bins (`mqtt://HOST:PORT`).
+    pub mqtt: Option<String>,
 }
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { publish_interval: Duration::from_secs(15 * 60) }
+        ServerConfig {
+            publish_interval: Duration::from_secs(15 * 60),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            mqtt: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Data visible as soon as it is ingested; the rest default.
+    pub fn immediate() -> Self {
+        ServerConfig { publish_interval: Duration::ZERO, ..Default::default() }
     }
 }
 
@@ -35,17 +52,21 @@ pub async fn serve(
         storage: storage.clone(),
         authenticator: Authenticator::default(),
         publish_immediately: config.publish_interval.is_zero(),
+        publish_interval: config.publish_interval,
+        max_body_bytes: config.max_body_bytes,
         scheme: "http",
         default_host: local_addr.to_string(),
     });
     let (stop_publisher, publisher_stopped) = tokio::sync::watch::channel(false);
-    let publisher = (!config.publish_interval.is_zero())
-        .then(|| tokio::spawn(publish::run_schedule(storage, config.publish_interval, publisher_stopped)));
+    let publisher = (!config.publish_interval.is_zero()).then(|| {
+        tokio::spawn(publish::run_schedule(storage.clone(), config.publish_interval, publisher_stopped.clone()))
+    });
+    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(state.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, publish_interval_s = config.publish_interval.as_secs(), "serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await?;
     let _ = stop_publisher.send(true);
-    if let Some(publisher) = publisher {
-        let _ = publisher.await;
+    for task in [publisher, subscriber].into_iter().flatten() {
+        let _ = task.await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod mqtt;
 pub mod publish;
 pub mod storage;
 pub mod telemetry;

@@ -2,19 +2,21 @@
 
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod render;
+pub mod status;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::storage::Storage;
 use auth::Authenticator;
@@ -25,6 +27,9 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// `--publish-interval 0`: publish whatever is pending before answering.
     pub publish_immediately: bool,
+    pub publish_interval: Duration,
+    /// The largest ingest request body accepted.
+    pub max_body_bytes: usize,
     /// The scheme of the links the API builds.
     pub scheme: &'static str,
     /// The host of the links when a request has no Host header.
@@ -42,6 +47,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(VISITS_PATH.trim_end_matches('/'), get(metrics::visits).fallback(method_not_allowed))
         .route(OCCUPANCY_PATH, get(metrics::occupancy).fallback(method_not_allowed))
         .route(OCCUPANCY_PATH.trim_end_matches('/'), get(metrics::occupancy).fallback(method_not_allowed))
+        .route("/api/ingest/bins", post(ingest::post_bins).fallback(method_not_allowed))
+        .route(
+            "/api/occupancy/corrections",
+            post(ingest::post_correction).get(ingest::list_corrections).fallback(method_not_allowed),
+        )
+        .route("/api/status", get(status::status).fallback(method_not_allowed))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .with_state(state);
     api.merge(openapi::routes())

@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Correct occupancy with manual counts.
+    #[command(subcommand)]
+    Occupancy(OccupancyCommand),
     /// Ingest count bins from NDJSON (.ndjson, .jsonl, '-' for stdin) or CSV (.csv) files.
     Ingest {
         #[arg(required = true)]
@@ -79,6 +82,25 @@ pub enum DeviceCommand {
         #[arg(long)]
         store: String,
     },
+    /// List devices with their store, last bin minute and last-seen time.
+    List,
+    /// Issue a new ingest token (printed alone on the last line); the old one stops working.
+    RotateToken { device_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OccupancyCommand {
+    /// Set the occupancy at the end of a minute; later minutes continue from it until the next reset.
+    Set {
+        store: String,
+        /// The minute (UTC unless an offset is given), e.g. 2023-10-26T12:30:00Z.
+        #[arg(long)]
+        at: String,
+        #[arg(long)]
+        value: u32,
+    },
+    /// List a store's corrections.
+    Corrections { store: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +133,12 @@ pub struct ServeArgs {
     /// Fill the database (a temporary one unless --database is given) with demo data first.
     #[arg(long)]
     pub demo: bool,
+    /// Subscribe to device bins on this MQTT broker: mqtt://HOST:PORT[?client_id=ID].
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// The largest ingest request body accepted, in bytes.
+    #[arg(long, default_value_t = app::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +189,40 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             open().await?.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
             println!("added device {device_id} to store {store}; its ingest token (shown once):");
             println!("{token}");
+        }
+        Command::Device(DeviceCommand::List) => {
+            let devices = open().await?.device_statuses().await?;
+            println!("{:<24} {:<16} {:<22} last seen", "device", "store", "last bin minute");
+            for device in devices {
+                let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
+                let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+                println!("{:<24} {:<16} {:<22} {seen}", device.device_id, device.store_code, minute);
+            }
+        }
+        Command::Device(DeviceCommand::RotateToken { device_id }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            let token = new_device_token();
+            open().await?.rotate_device_token(device_id.clone(), hash_token(&token)).await?;
+            println!("new ingest token for device {device_id} (the old one no longer works):");
+            println!("{token}");
+        }
+        Command::Occupancy(OccupancyCommand::Set { store, at, value }) => {
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let instant =
+                crate::domain::time::parse_instant(&at).with_context(|| format!("--at: {at:?} is not a datetime"))?;
+            let minute = crate::domain::Minute::last_at_or_before(instant);
+            let correction = storage::Correction { minute, value, created_at: jiff::Timestamp::now() };
+            open().await?.add_correction(store.clone(), correction).await?;
+            println!(
+                "occupancy of store {store} set to {value} at the end of minute {minute}; visible after the next publication"
+            );
+        }
+        Command::Occupancy(OccupancyCommand::Corrections { store }) => {
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            println!("{:<22} {:>6}  recorded", "minute", "value");
+            for correction in open().await?.corrections(store).await? {
+                println!("{:<22} {:>6}  {}", correction.minute.to_string(), correction.value, correction.created_at);
+            }
         }
         Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores, can_ingest }) => {
             let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
@@ -311,7 +373,11 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
     } else {
         println!("footfall is serving {url} on http://{address}/ (API reference: http://{address}/api/docs)");
     }
-    let config = app::ServerConfig { publish_interval: args.publish_interval };
+    let config = app::ServerConfig {
+        publish_interval: args.publish_interval,
+        max_body_bytes: args.max_body_bytes,
+        mqtt: args.mqtt,
+    };
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
     result

@@ -104,7 +104,7 @@ pub struct TestApp {
 impl TestApp {
     /// A server that makes ingested data visible at once (`--publish-interval 0`).
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, ServerConfig { publish_interval: Duration::ZERO }).await
+        Self::spawn_with(backend, ServerConfig::immediate()).await
     }
 
     pub async fn spawn_with(backend: Backend, config: ServerConfig) -> TestApp {
