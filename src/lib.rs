@@ -21,5 +21,6 @@ pub mod domain;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;
+pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,8 @@ pub struct AppState {
     pub publish_interval: Duration,
     /// The largest ingest request body accepted.
     pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_query_bytes: usize,
     /// The scheme of the links the API builds.
     pub scheme: &'static str,
     /// The host of the links when a request has no Host header.
@@ -40,6 +42,7 @@ pub const VISITS_PATH: &str = "/api/bi/acquisition-metrics/visits/";
 pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let limits = RequestLimits { timeout: state.request_timeout, max_query_bytes: state.max_query_bytes };
     let method_not_allowed =
         || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.") };
     let api = Router::new()
@@ -60,7 +63,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
+        .layer(middleware::from_fn_with_state(limits, enforce_limits))
         .layer(middleware::from_fn(log_request))
+}
+
+#[derive(Clone, Copy)]
+struct RequestLimits {
+    timeout: Duration,
+    max_query_bytes: usize,
+}
+
+/// A query string too long to be a real query gets 414; a request (body included) that takes longer
+/// than the timeout gets 408, so a slow client cannot hold a worker.
+async fn enforce_limits(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+    let query_bytes = request.uri().query().map_or(0, str::len);
+    if query_bytes > limits.max_query_bytes {
+        let detail = format!("The query string is {query_bytes} bytes; the limit is {}.", limits.max_query_bytes);
+        return ApiError::new(StatusCode::URI_TOO_LONG, "query_too_long", detail).into_response();
+    }
+    match tokio::time::timeout(limits.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let detail = format!("The request took longer than {} s.", limits.timeout.as_secs());
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", detail).into_response()
+        }
+    }
 }
 
 /// One log line per request: method, path and query, status, latency. Headers are never logged, so

@@ -139,6 +139,21 @@ pub struct ServeArgs {
     /// The largest ingest request body accepted, in bytes.
     #[arg(long, default_value_t = app::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Concurrent connections accepted; more get a 503 and are closed.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (or finish a TLS handshake).
+    #[arg(long, default_value = "10s", value_parser = publish::parse_interval)]
+    pub header_timeout: Duration,
+    /// The longest a request may take, body included.
+    #[arg(long, default_value = "30s", value_parser = publish::parse_interval)]
+    pub request_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -353,30 +368,45 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     if args.demo {
         eprintln!("creating demo data in {url} ...");
         let credentials = demo::create(storage.as_ref(), 7, jiff::Timestamp::now()).await?;
         let now = jiff::Timestamp::now();
         let from = now - jiff::SignedDuration::from_hours(24);
-        println!("footfall is serving demo data on http://{address}/");
+        println!("footfall is serving demo data on {scheme}://{address}/");
         println!("  user: {}  password: {}", credentials.username, credentials.password);
-        println!("  API reference: http://{address}/api/docs");
+        println!("  API reference: {scheme}://{address}/api/docs");
         println!("  try:");
         println!(
-            "  curl -u '{}:{}' 'http://{address}/api/bi/acquisition-metrics/visits/?store_code={}&datetime_gte={}&datetime_lte={}&page_size=5'",
+            "  curl -u '{}:{}' '{scheme}://{address}/api/bi/acquisition-metrics/visits/?store_code={}&datetime_gte={}&datetime_lte={}&page_size=5'{}",
             credentials.username,
             credentials.password,
             demo::ATHENS_STORE,
             from.strftime("%Y-%m-%dT%H:%M:%SZ"),
             now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            if scheme == "https" { " --insecure" } else { "" },
         );
     } else {
-        println!("footfall is serving {url} on http://{address}/ (API reference: http://{address}/api/docs)");
+        println!("footfall is serving {url} on {scheme}://{address}/ (API reference: {scheme}://{address}/api/docs)");
     }
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
     let config = app::ServerConfig {
         publish_interval: args.publish_interval,
         max_body_bytes: args.max_body_bytes,
         mqtt: args.mqtt,
+        tls,
+        limits: crate::server::ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_timeout,
+            ..Default::default()
+        },
+        request_timeout: args.request_timeout,
+        ..Default::default()
     };
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
