@@ -47,6 +47,23 @@ const WINDOWS: [(&str, &str); 3] = [
 const ALL_GTE: &str = "2023-01-01T00:00:00Z";
 const ALL_LTE: &str = "2024-01-01T00:00:00Z";
 
+/// An expected row, with what selects it.
+struct Row {
+    store: usize,
+    minute: i64,
+    value: Value,
+}
+
+/// The rows of `stores` whose minute starts within `window` (both ends inclusive).
+fn select(rows: &[Row], stores: &[usize], window: (Timestamp, Timestamp)) -> Vec<Value> {
+    let (gte, lte) = (window.0.as_nanosecond(), window.1.as_nanosecond());
+    rows.iter()
+        .filter(|row| stores.contains(&row.store))
+        .filter(|row| (gte..=lte).contains(&(i128::from(row.minute) * 1_000_000_000)))
+        .map(|row| row.value.clone())
+        .collect()
+}
+
 struct StoreSpec {
     code: String,
     timezone: TimeZone,
@@ -113,69 +130,53 @@ impl Oracle {
         minutes
     }
 
-    fn visits(&self, stores: &[usize], device: Option<&str>, window: (Timestamp, Timestamp)) -> Vec<Value> {
-        let in_window = |minute: i64| {
-            let start = Timestamp::from_second(minute).unwrap();
-            window.0 <= start && start <= window.1
-        };
-        let row = |store: usize, minute: i64, entries: i64, exits: i64| {
-            json!({
-                "store_code": self.stores[store].code,
-                "in_metric": entries,
-                "out_metric": exits,
-                "diff_metric": entries - exits,
-                "minute": self.local_text(store, minute),
-            })
-        };
-        if let Some(device) = device {
-            let store = self.store_of_device[device];
-            return self
-                .bins
-                .iter()
-                .filter(|((d, minute), counts)| d == device && **counts != (0, 0) && in_window(*minute))
-                .map(|((_, minute), (i, o))| row(store, *minute, i64::from(*i), i64::from(*o)))
-                .collect();
-        }
-        let minutes = self.store_minutes();
-        stores
+    fn visits_row(&self, store: usize, minute: i64, entries: i64, exits: i64) -> Row {
+        let value = json!({
+            "store_code": self.stores[store].code,
+            "in_metric": entries,
+            "out_metric": exits,
+            "diff_metric": entries - exits,
+            "minute": self.local_text(store, minute),
+        });
+        Row { store, minute, value }
+    }
+
+    /// Every visits row of one device.
+    fn device_visits(&self, device: &str) -> Vec<Row> {
+        let store = self.store_of_device[device];
+        self.bins
             .iter()
-            .flat_map(|&store| {
-                minutes[store]
-                    .iter()
-                    .filter(|(minute, counts)| **counts != (0, 0) && in_window(**minute))
-                    .map(move |(minute, (i, o))| (store, *minute, *i, *o))
-            })
-            .map(|(store, minute, i, o)| row(store, minute, i, o))
+            .filter(|((d, _), counts)| d == device && **counts != (0, 0))
+            .map(|((_, minute), (i, o))| self.visits_row(store, *minute, i64::from(*i), i64::from(*o)))
             .collect()
     }
 
-    fn occupancy(&mut self, stores: &[usize], window: (Timestamp, Timestamp)) -> Vec<Value> {
-        let minutes = self.store_minutes();
-        let mut rows = Vec::new();
-        for &store in stores {
+    /// Every visits row and every occupancy row, over all stores, in the API's order.
+    fn expected(&mut self) -> (Vec<Row>, Vec<Row>) {
+        let (mut visits, mut occupancy) = (Vec::new(), Vec::new());
+        for (store, minutes) in self.store_minutes().into_iter().enumerate() {
             let mut period = None;
             let mut inside = 0i64;
-            for (&minute, &(entries, exits)) in &minutes[store] {
+            for (minute, (entries, exits)) in minutes {
                 if (entries, exits) == (0, 0) {
                     continue;
                 }
+                visits.push(self.visits_row(store, minute, entries, exits));
                 let this_period = self.period_of(store, minute);
                 if period != Some(this_period) {
                     period = Some(this_period);
                     inside = 0;
                 }
                 inside = (inside + entries - exits).max(0);
-                let start = Timestamp::from_second(minute).unwrap();
-                if window.0 <= start && start <= window.1 {
-                    rows.push(json!({
-                        "store_code": self.stores[store].code,
-                        "occupancy_metric": inside,
-                        "minute": self.local_text(store, minute),
-                    }));
-                }
+                let value = json!({
+                    "store_code": self.stores[store].code,
+                    "occupancy_metric": inside,
+                    "minute": self.local_text(store, minute),
+                });
+                occupancy.push(Row { store, minute, value });
             }
         }
-        rows
+        (visits, occupancy)
     }
 
     fn store_index(&self, code: &str) -> usize {
@@ -279,8 +280,9 @@ fn random_bound(rng: &mut StdRng) -> (Timestamp, String) {
 async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &str) {
     let all: Vec<usize> = (0..oracle.stores.len()).collect();
     let everything = (ALL_GTE.parse().unwrap(), ALL_LTE.parse().unwrap());
-    let expected_visits = oracle.visits(&all, None, everything);
-    let expected_occupancy = oracle.occupancy(&all, everything);
+    let (visit_rows, occupancy_rows) = oracle.expected();
+    let expected_visits = select(&visit_rows, &all, everything);
+    let expected_occupancy = select(&occupancy_rows, &all, everything);
     assert!(expected_visits.len() > 500, "{stage}: too little data to be a test ({})", expected_visits.len());
     for page_size in ["", "page_size=97", "page_size=10000"] {
         let visits = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, page_size), Some(ANALYST)).await;
@@ -292,22 +294,30 @@ async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &st
         let code = oracle.stores[store].code.clone();
         let extra = format!("store_code={code}&page_size=250");
         let visits = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, &extra), Some(ANALYST)).await;
-        assert_rows_eq(&visits, &oracle.visits(&[store], None, everything), &format!("{stage}: visits of {code}"));
+        assert_rows_eq(&visits, &select(&visit_rows, &[store], everything), &format!("{stage}: visits of {code}"));
         let occupancy = app.walk_rows(&metrics_path("occupancy", ALL_GTE, ALL_LTE, &extra), Some(ANALYST)).await;
-        assert_rows_eq(&occupancy, &oracle.occupancy(&[store], everything), &format!("{stage}: occupancy of {code}"));
+        assert_rows_eq(
+            &occupancy,
+            &select(&occupancy_rows, &[store], everything),
+            &format!("{stage}: occupancy of {code}"),
+        );
     }
     let mut devices: Vec<String> = oracle.store_of_device.keys().cloned().collect();
     devices.sort();
     for device in devices.choose_multiple(rng, 4) {
         let extra = format!("device_id={device}&page_size=300");
         let visits = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, &extra), Some(ANALYST)).await;
-        assert_rows_eq(&visits, &oracle.visits(&[], Some(device), everything), &format!("{stage}: visits of {device}"));
+        assert_rows_eq(
+            &visits,
+            &select(&oracle.device_visits(device), &all, everything),
+            &format!("{stage}: visits of {device}"),
+        );
     }
     let limited: Vec<usize> = LIMITED_STORES.iter().map(|code| oracle.store_index(code)).collect();
     let visits = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, "page_size=500"), Some(LIMITED)).await;
     assert_rows_eq(
         &visits,
-        &oracle.visits(&limited, None, everything),
+        &select(&visit_rows, &limited, everything),
         &format!("{stage}: visits of the limited user"),
     );
     // Random windows: occupancy still counts the data of the period before the window.
@@ -319,9 +329,9 @@ async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &st
             if stores.len() == 1 { format!("store_code={}", oracle.stores[stores[0]].code) } else { String::new() };
         let what = format!("{stage}: window {gte_text} .. {lte_text} {extra}");
         let visits = app.walk_rows(&metrics_path("visits", &gte_text, &lte_text, &extra), Some(ANALYST)).await;
-        assert_rows_eq(&visits, &oracle.visits(&stores, None, (gte, lte)), &format!("visits {what}"));
+        assert_rows_eq(&visits, &select(&visit_rows, &stores, (gte, lte)), &format!("visits {what}"));
         let occupancy = app.walk_rows(&metrics_path("occupancy", &gte_text, &lte_text, &extra), Some(ANALYST)).await;
-        assert_rows_eq(&occupancy, &oracle.occupancy(&stores, (gte, lte)), &format!("occupancy {what}"));
+        assert_rows_eq(&occupancy, &select(&occupancy_rows, &stores, (gte, lte)), &format!("occupancy {what}"));
     }
 }
 
