@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -14,6 +14,7 @@ use crate::cli::hash_token;
 use crate::domain::Minute;
 use crate::domain::time::parse_instant;
 use crate::ingest::{Record, parse_batch};
+use crate::server::ClientAddr;
 use crate::storage::{Bin, Catalog, Correction, DeviceKey, StoreScope, UserCredentials};
 
 /// Who is writing: one device (its bins only), or a user with the ingest permission (bins of the
@@ -29,7 +30,12 @@ fn forbidden(detail: impl Into<String>) -> ApiError {
 
 /// Authenticates a writer: `Authorization: Bearer <device token>` or Basic auth of a user allowed to
 /// ingest.
-pub async fn authenticate_writer(state: &AppState, headers: &HeaderMap) -> Result<Writer, ApiError> {
+pub async fn authenticate_writer(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    headers: &HeaderMap,
+) -> Result<Writer, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
     let bearer = authorization
         .and_then(|value| std::str::from_utf8(value).ok())
@@ -43,7 +49,7 @@ pub async fn authenticate_writer(state: &AppState, headers: &HeaderMap) -> Resul
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
         };
     }
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization).await?;
+    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
     if !user.can_ingest {
         return Err(forbidden("This user may not ingest data."));
     }
@@ -83,10 +89,11 @@ pub struct Accepted {
 
 pub async fn post_bins(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, ApiError> {
-    let writer = authenticate_writer(&state, &headers).await?;
+    let writer = authenticate_writer(&state, client, &headers).await?;
     let bytes = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -158,10 +165,11 @@ fn visible_store(catalog: &Catalog, scope: &StoreScope, code: &str) -> Result<()
 
 pub async fn post_correction(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CorrectionView>), ApiError> {
-    let user = user_of(authenticate_writer(&state, &headers).await?)?;
+    let user = user_of(authenticate_writer(&state, client, &headers).await?)?;
     let correction: NewCorrection = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("expected {{\"store_code\", \"minute\", \"value\"}}: {e}"))
     })?;
@@ -187,10 +195,11 @@ pub async fn post_correction(
 
 pub async fn list_corrections(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Result<Json<Vec<CorrectionView>>, ApiError> {
-    let user = user_of(authenticate_writer(&state, &headers).await?)?;
+    let user = user_of(authenticate_writer(&state, client, &headers).await?)?;
     let store_code = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(name, _)| name == "store_code")
         .map(|(_, value)| value.into_owned())

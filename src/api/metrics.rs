@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use super::render::{self, Metric};
 use crate::domain::Minute;
 use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
 use crate::domain::time::parse_instant;
+use crate::server::ClientAddr;
 use crate::storage::{RowSource, RowsQuery, StoreScope, UserCredentials};
 
 /// Query parameters as sent, decoded, in order.
@@ -47,17 +49,34 @@ fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timest
     })
 }
 
-pub async fn visits(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    respond(&state, &headers, &uri, Metric::Visits).await
+pub async fn visits(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(&state, client, &headers, &uri, Metric::Visits).await
 }
 
-pub async fn occupancy(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    respond(&state, &headers, &uri, Metric::Occupancy).await
+pub async fn occupancy(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(&state, client, &headers, &uri, Metric::Occupancy).await
 }
 
-async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metric) -> Result<Response, ApiError> {
+async fn respond(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    metric: Metric,
+) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization).await?;
+    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
 
     let params = Params::parse(uri);
     let gte = required_datetime(&params, "datetime_gte")?;

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod render;
 pub mod status;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use crate::publish::next_slot;
+use crate::server::ClientAddr;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Status {
@@ -25,9 +27,14 @@ pub struct Status {
     pub bins_published: u64,
 }
 
-pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Status>, ApiError> {
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> Result<Json<Status>, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    state.authenticator.authenticate(state.storage.as_ref(), authorization).await?;
+    state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
     let publication = state.storage.publication().await?;
     let next = (!state.publish_interval.is_zero()).then(|| next_slot(jiff::Timestamp::now(), state.publish_interval).1);
     Ok(Json(Status {

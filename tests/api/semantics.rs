@@ -494,7 +494,11 @@ async fn data_stays_invisible_until_published(backend: Backend) {
     if to_slot < 10 {
         tokio::time::sleep(Duration::from_secs(to_slot as u64 + 1)).await;
     }
-    let app = TestApp::spawn_with(backend, ServerConfig { publish_interval: Duration::from_secs(15 * 60) }).await;
+    let app = TestApp::spawn_with(
+        backend,
+        ServerConfig { publish_interval: Duration::from_secs(15 * 60), ..Default::default() },
+    )
+    .await;
     app.add_store("S", "UTC");
     app.add_device("d1", "S");
     app.add_user(ANALYST.0, ANALYST.1, &[]);
