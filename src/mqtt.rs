@@ -118,7 +118,8 @@ async fn bins_of(state: &AppState, topic: &str, payload: &[u8]) -> Result<Vec<Bi
     let ndjson = !trimmed.starts_with('[') && trimmed.contains('\n');
     let records = parse_batch(text, ndjson).map_err(|error| error.to_string())?;
     let catalog = state.storage.catalog().await.map_err(|error| error.to_string())?;
-    let device = catalog.device_by_id(device_id).ok_or_else(|| format!("unknown device {device_id:?}"))?;
+    let device =
+        catalog.device_by_id(device_id).filter(|d| d.active).ok_or_else(|| format!("unknown device {device_id:?}"))?;
     records
         .iter()
         .enumerate()

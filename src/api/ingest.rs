@@ -68,7 +68,7 @@ fn resolve(catalog: &Catalog, writer: &Writer, records: &[Record]) -> Result<Vec
                     format!("bins[{index}].device_id: unknown device {:?}", record.device_id),
                 )
             };
-            let device = catalog.device_by_id(&record.device_id).ok_or_else(unknown)?;
+            let device = catalog.device_by_id(&record.device_id).filter(|d| d.active).ok_or_else(unknown)?;
             match writer {
                 Writer::Device(own) if *own != device.key => Err(forbidden(format!(
                     "bins[{index}].device_id: this token may only write bins of its own device, not {:?}",

@@ -52,6 +52,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create demo stores, devices, a user and a week of traffic, and publish it.
     Demo(DemoArgs),
+    /// Take a consistent copy of the embedded store while it is in use.
+    Backup { path: std::path::PathBuf },
+    /// Verify the store's integrity and that the published rollups equal the published bins.
+    Check,
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
 }
@@ -86,6 +90,8 @@ pub enum DeviceCommand {
     List,
     /// Issue a new ingest token (printed alone on the last line); the old one stops working.
     RotateToken { device_id: String },
+    /// Remove a device: its token stops working at once; its bins stay.
+    Remove { device_id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +127,15 @@ pub enum UserCommand {
         #[arg(long)]
         can_ingest: bool,
     },
+    /// Set a user's password, read from stdin.
+    Passwd {
+        name: String,
+        /// Read the password from stdin (minus one trailing newline).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove a user; its credentials stop working at once.
+    Remove { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -211,6 +226,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             for device in devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
                 let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+                let seen = if device.active { seen } else { format!("{seen} (removed)") };
                 println!("{:<24} {:<16} {:<22} {seen}", device.device_id, device.store_code, minute);
             }
         }
@@ -220,6 +236,39 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             open().await?.rotate_device_token(device_id.clone(), hash_token(&token)).await?;
             println!("new ingest token for device {device_id} (the old one no longer works):");
             println!("{token}");
+        }
+        Command::Device(DeviceCommand::Remove { device_id }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            open().await?.remove_device(device_id.clone()).await?;
+            println!("removed device {device_id}; its bins stay, its token no longer works");
+        }
+        Command::User(UserCommand::Passwd { name, password_stdin: _ }) => {
+            let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
+            let password_hash = hash_password(&read_password_stdin()?);
+            open().await?.set_password(username.clone(), password_hash).await?;
+            println!("changed the password of user {username}");
+        }
+        Command::User(UserCommand::Remove { name }) => {
+            let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
+            open().await?.remove_user(username.clone()).await?;
+            println!("removed user {username}");
+        }
+        Command::Backup { path } => {
+            open().await?.backup(path.clone()).await?;
+            println!("backed up to {}", path.display());
+        }
+        Command::Check => {
+            let report = open().await?.check().await?;
+            for problem in &report.problems {
+                eprintln!("problem: {problem}");
+            }
+            if !report.problems.is_empty() {
+                bail!("the store is inconsistent ({} problems)", report.problems.len());
+            }
+            println!(
+                "ok: {} rollup rows in {} store-days match the published bins",
+                report.rollup_rows, report.periods
+            );
         }
         Command::Occupancy(OccupancyCommand::Set { store, at, value }) => {
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;

@@ -206,7 +206,7 @@ pub fn resolve(catalog: &Catalog, records: &[Record]) -> Result<Vec<Bin>, Record
     records
         .iter()
         .map(|record| {
-            let device = catalog.device_by_id(&record.device_id).ok_or_else(|| RecordError {
+            let device = catalog.device_by_id(&record.device_id).filter(|d| d.active).ok_or_else(|| RecordError {
                 line: record.line,
                 message: format!("unknown device {:?}", record.device_id),
             })?;

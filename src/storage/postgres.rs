@@ -53,6 +53,21 @@ impl Storage for PostgresStorage {
     async fn publication_mark(&self) -> Result<PublicationMark> {
         unimplemented!()
     }
+    async fn remove_device(&self, _device_id: DeviceId) -> Result<()> {
+        unimplemented!()
+    }
+    async fn set_password(&self, _username: Username, _password_hash: String) -> Result<()> {
+        unimplemented!()
+    }
+    async fn remove_user(&self, _username: Username) -> Result<()> {
+        unimplemented!()
+    }
+    async fn backup(&self, _path: std::path::PathBuf) -> Result<()> {
+        unimplemented!()
+    }
+    async fn check(&self) -> Result<CheckReport> {
+        unimplemented!()
+    }
     async fn publish(&self, _now: Timestamp, _slot: Option<i64>) -> Result<Option<PublishSummary>> {
         unimplemented!()
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod errors;
+mod hardening;
 mod http_ingest;
 mod ingest;
 mod isolation;
