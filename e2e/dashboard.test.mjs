@@ -38,7 +38,7 @@ const foreignRequests = [];
 
 // ---- the server ----
 
-/// Runs the binary to completion; resolves with its stdout.
+// Runs the binary to completion; resolves with its stdout.
 function run(args, env) {
   return new Promise((resolve, reject) => {
     const child = spawn(BINARY, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,13 +47,15 @@ function run(args, env) {
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`footfall ${args.join(' ')}: exit ${code}: ${stderr}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`footfall ${args.join(' ')}: exit ${code}: ${stderr}`)),
+    );
   });
 }
 
-/// Demo data (`footfall demo`, like `serve --demo` but 15 days, so a day and the same weekday of the
-/// previous week both have traffic) in a temporary database, served on a free port. Reads the password
-/// from `demo`'s stdout and the address from `serve`'s.
+// Demo data (`footfall demo`, like `serve --demo` but 15 days, so a day and the same weekday of the
+// previous week both have traffic) in a temporary database, served on a free port. Reads the password
+// from `demo`'s stdout and the address from `serve`'s.
 async function startServer(directory) {
   await access(BINARY).catch(() => {
     throw new Error(`${BINARY} is missing: build it first (cargo build, or cargo test)`);
@@ -118,47 +120,66 @@ const offsetOf = (minute) => {
   return (sign === '-' ? -1 : 1) * (Number(hh) * 60 + Number(mm));
 };
 
-/// The visits and occupancy rows of one local day of a store, asked with that day's exact UTC bounds.
+// The visits and occupancy rows of one local day of a store, asked with that day's exact UTC bounds.
 async function dayRows(store, date) {
   const midnight = Date.parse(`${date}T00:00:00Z`);
-  const around = { store_code: store, datetime_gte: iso(midnight - 86_400_000), datetime_lte: iso(midnight + 2 * 86_400_000) };
+  const around = {
+    store_code: store,
+    datetime_gte: iso(midnight - 86_400_000),
+    datetime_lte: iso(midnight + 2 * 86_400_000),
+  };
   const probe = (await apiAll(VISITS, around)).filter((row) => row.minute.startsWith(date));
   if (probe.length === 0) return { visits: [], occupancy: [] };
   const offset = offsetOf(probe[0].minute);
   assert.equal(offsetOf(probe.at(-1).minute), offset, 'the test day has a daylight-saving change: pick another');
-  const bounds = { store_code: store, datetime_gte: iso(midnight - offset * 60_000), datetime_lte: iso(midnight - offset * 60_000 + 1439 * 60_000) };
+  const bounds = {
+    store_code: store,
+    datetime_gte: iso(midnight - offset * 60_000),
+    datetime_lte: iso(midnight - offset * 60_000 + 1439 * 60_000),
+  };
   const [visits, occupancy] = await Promise.all([apiAll(VISITS, bounds), apiAll(OCCUPANCY, bounds)]);
   assert.ok(visits.every((row) => row.minute.startsWith(date)));
   assert.deepEqual(visits, probe);
   return { visits, occupancy };
 }
 
-/// The local date `days` days before today at the store, from the offset of its latest row.
+// The local date `days` days before today at the store, from the offset of its latest row.
 async function localDate(store, days) {
   const now = Date.now();
-  const recent = await apiAll(VISITS, { store_code: store, datetime_gte: iso(now - 86_400_000), datetime_lte: iso(now) });
+  const recent = await apiAll(VISITS, {
+    store_code: store,
+    datetime_gte: iso(now - 86_400_000),
+    datetime_lte: iso(now),
+  });
   const offset = offsetOf(recent.at(-1).minute);
   return new Date(now + offset * 60_000 - days * 86_400_000).toISOString().slice(0, 10);
 }
 
-/// Distinct local-clock buckets of `size` minutes with any visits row.
+// Distinct local-clock buckets (local date, and minute of the day in steps of `size`) with any visits row.
 function bucketCount(visits, size) {
-  return new Set(visits.map((row) => {
-    const minutes = Number(row.minute.slice(11, 13)) * 60 + Number(row.minute.slice(14, 16));
-    return Math.floor(minutes / size);
-  })).size;
+  return new Set(
+    visits.map((row) => {
+      const minutes = Number(row.minute.slice(11, 13)) * 60 + Number(row.minute.slice(14, 16));
+      return `${row.minute.slice(0, 10)} ${Math.floor(minutes / size)}`;
+    }),
+  ).size;
 }
 
-/// The headline figures as the issue defines them, computed independently of the page's code.
+const addDays = (date, days) =>
+  new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+
+// The headline figures as the issue defines them, computed independently of the page's code.
 function expectedFigures(visits, occupancy) {
   const entries = visits.reduce((sum, row) => sum + row.in_metric, 0);
   const exits = visits.reduce((sum, row) => sum + row.out_metric, 0);
   const peakValue = Math.max(...occupancy.map((row) => row.occupancy_metric));
   const peakMinute = occupancy.find((row) => row.occupancy_metric === peakValue).minute;
   const perHour = {};
-  for (const row of visits) perHour[row.minute.slice(11, 13)] = (perHour[row.minute.slice(11, 13)] ?? 0) + row.in_metric;
+  for (const row of visits) perHour[row.minute.slice(0, 13)] = (perHour[row.minute.slice(0, 13)] ?? 0) + row.in_metric;
   const busiestEntries = Math.max(...Object.values(perHour));
-  const busiestHour = Object.keys(perHour).sort().find((hour) => perHour[hour] === busiestEntries);
+  const busiestHour = Object.keys(perHour)
+    .sort()
+    .find((hour) => perHour[hour] === busiestEntries);
   return { entries, exits, peakValue, peakMinute, busiestHour, busiestEntries };
 }
 
@@ -181,7 +202,7 @@ async function signIn(target, secret = password) {
   await target.click('#sign-in-button');
 }
 
-/// Waits until the page shows `store from to size compare` (body[data-shown]) and is not loading.
+// Waits until the page shows `store from to size compare` (body[data-shown]) and is not loading.
 async function waitShown(target, expected) {
   await target.waitForFunction(
     (want) => document.body.dataset.shown === want && !document.body.classList.contains('busy'),
@@ -195,7 +216,7 @@ async function screenshot(target, name) {
 
 const attribute = (target, selector, name) => target.getAttribute(selector, name);
 
-/// Vertices of an SVG step path: one per M (a day's first point) and one per V (each later point).
+// Vertices of an SVG step path: one per M (a day's first point) and one per V (each later point).
 const vertices = (d) => (d.match(/[MV]/g) ?? []).length;
 
 before(async () => {
@@ -231,7 +252,8 @@ before(async () => {
 after(async () => {
   await context?.close();
   await stopServer();
-  for (const directory of [userDataDir, serverDir]) if (directory) await rm(directory, { recursive: true, force: true });
+  for (const directory of [userDataDir, serverDir])
+    if (directory) await rm(directory, { recursive: true, force: true });
 });
 
 // ---- the tests, in order: they share one signed-in tab ----
@@ -252,7 +274,11 @@ test('the page and its assets are embedded: content types, cache headers, no oth
     assert.equal(answer.status, 200, asset);
     assert.equal(answer.headers.get('content-type'), types[asset.split('.').at(-1)], asset);
     assert.equal(answer.headers.get('cache-control'), 'public, max-age=31536000, immutable', asset);
-    assert.doesNotMatch(await answer.text(), /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${asset} refers to another origin`);
+    assert.doesNotMatch(
+      await answer.text(),
+      /https?:\/\/(?!www\.w3\.org\/2000\/svg)/,
+      `${asset} refers to another origin`,
+    );
   }
   const revalidated = await fetch(`${base}/`, { headers: { 'If-None-Match': response.headers.get('etag') } });
   assert.equal(revalidated.status, 304);
@@ -290,23 +316,37 @@ test('sign in, pick a store and a day: charts have one point per bucket and row,
   assert.equal(await page.getAttribute('#fig-peak', 'data-value'), String(figures.peakValue));
   assert.equal(await page.getAttribute('#fig-peak', 'data-minute'), figures.peakMinute);
   assert.equal(await page.textContent('#fig-peak-at'), `at ${figures.peakMinute.slice(11, 16)}`);
-  const next = String(Number(figures.busiestHour) + 1).padStart(2, '0');
-  assert.equal(await page.textContent('#fig-busiest'), `${figures.busiestHour}:00–${next}:00`);
+  const hour = figures.busiestHour.slice(11, 13);
+  const next = String(Number(hour) + 1).padStart(2, '0');
+  assert.equal(await page.textContent('#fig-busiest'), `${hour}:00–${next}:00`);
+  assert.equal(await page.getAttribute('#fig-busiest', 'data-hour'), figures.busiestHour);
   assert.equal(await page.getAttribute('#fig-busiest-entries', 'data-value'), String(figures.busiestEntries));
   assert.match(await page.textContent('#footnote'), /UTC-0[45]:00/);
 
-  for (const [size, label] of [[15, '15 min'], [60, 'hour'], [1, 'minute']]) {
+  for (const [size, label] of [
+    [15, '15 min'],
+    [60, 'hour'],
+    [1, 'minute'],
+  ]) {
     await page.click(`.segmented label:has-text("${label}")`);
     await waitShown(page, `${STORE} ${day} ${day} ${size} none`);
     const buckets = bucketCount(expected.visits, size);
     assert.equal(await page.locator('#flow-chart g.bucket').count(), buckets, `buckets of ${size} min`);
     assert.equal(await attribute(page, '#flow-chart g.bars', 'data-points'), String(buckets));
     if (size === 1) {
-      const drawn = await page.$$eval('#flow-chart g.bucket', (groups) => groups.map((g) => [Number(g.dataset.entries), Number(g.dataset.exits)]));
-      assert.deepEqual(drawn, expected.visits.map((row) => [row.in_metric, row.out_metric]));
+      const drawn = await page.$$eval('#flow-chart g.bucket', (groups) =>
+        groups.map((g) => [Number(g.dataset.entries), Number(g.dataset.exits)]),
+      );
+      assert.deepEqual(
+        drawn,
+        expected.visits.map((row) => [row.in_metric, row.out_metric]),
+      );
     }
   }
-  assert.equal(await attribute(page, '#occupancy-chart path.occupancy', 'data-points'), String(expected.occupancy.length));
+  assert.equal(
+    await attribute(page, '#occupancy-chart path.occupancy', 'data-points'),
+    String(expected.occupancy.length),
+  );
   assert.equal(vertices(await attribute(page, '#occupancy-chart path.occupancy', 'd')), expected.occupancy.length);
   assert.equal(await page.locator('#occupancy-chart circle.peak').count(), 1);
 
@@ -320,46 +360,87 @@ test('sign in, pick a store and a day: charts have one point per bucket and row,
 
 test('overlays: the same weekday of the previous week, and a second store', async () => {
   const day = await page.inputValue('#from');
-  const weekBefore = new Date(Date.parse(`${day}T00:00:00Z`) - 7 * 86_400_000).toISOString().slice(0, 10);
+  const weekBefore = addDays(day, -7);
   const previous = await dayRows(STORE, weekBefore);
   assert.ok(previous.visits.length > 0, `the demo has traffic on ${weekBefore}`);
   await page.selectOption('#compare', 'week');
   await waitShown(page, `${STORE} ${day} ${day} 15 Previous week`);
-  assert.equal(await attribute(page, '#flow-chart path.compare[data-series="entries"]', 'data-points'), String(bucketCount(previous.visits, 15)));
-  assert.equal(await attribute(page, '#occupancy-chart path.compare', 'data-points'), String(previous.occupancy.length));
+  assert.equal(
+    await attribute(page, '#flow-chart path.compare[data-series="entries"]', 'data-points'),
+    String(bucketCount(previous.visits, 15)),
+  );
+  assert.equal(
+    await attribute(page, '#occupancy-chart path.compare', 'data-points'),
+    String(previous.occupancy.length),
+  );
   assert.equal(vertices(await attribute(page, '#occupancy-chart path.compare', 'd')), previous.occupancy.length);
   const before = expectedFigures(previous.visits, previous.occupancy);
-  assert.match(await page.textContent('#cmp-entries'), new RegExp(`^Previous week: ${before.entries.toLocaleString('en-US')} \\([+-]\\d+%\\)$`));
+  assert.match(
+    await page.textContent('#cmp-entries'),
+    new RegExp(`^Previous week: ${before.entries.toLocaleString('en-US')} \\([+-]\\d+%\\)$`),
+  );
   await screenshot(page, 'dashboard-compare-week-desktop.png');
 
   const other = await dayRows(OTHER_STORE, day);
   await page.selectOption('#compare', `store:${OTHER_STORE}`);
   await waitShown(page, `${STORE} ${day} ${day} 15 Store ${OTHER_STORE}`);
   assert.equal(await attribute(page, '#occupancy-chart path.compare', 'data-points'), String(other.occupancy.length));
-  assert.equal(await attribute(page, '#flow-chart path.compare[data-series="exits"]', 'data-points'), String(bucketCount(other.visits, 15)));
-  assert.match(await page.textContent('#cmp-exits'), new RegExp(`^Store ${OTHER_STORE}: ${expectedFigures(other.visits, other.occupancy).exits.toLocaleString('en-US')} `));
+  assert.equal(
+    await attribute(page, '#flow-chart path.compare[data-series="exits"]', 'data-points'),
+    String(bucketCount(other.visits, 15)),
+  );
+  assert.match(
+    await page.textContent('#cmp-exits'),
+    new RegExp(
+      `^Store ${OTHER_STORE}: ${expectedFigures(other.visits, other.occupancy).exits.toLocaleString('en-US')} `,
+    ),
+  );
   await page.selectOption('#compare', 'none');
   await waitShown(page, `${STORE} ${day} ${day} 15 none`);
 });
 
-test('the CSV download holds exactly the API rows of the shown range', async () => {
-  const day = await page.inputValue('#from');
-  const { visits, occupancy } = await dayRows(STORE, day);
+test('a date range: buckets over several days, summed figures, and a CSV of exactly its API rows', async () => {
+  const to = await page.inputValue('#from');
+  const from = addDays(to, -2);
+  const days = await Promise.all([from, addDays(from, 1), to].map((date) => dayRows(STORE, date)));
+  const visits = days.flatMap((d) => d.visits);
+  const occupancy = days.flatMap((d) => d.occupancy);
+  const figures = expectedFigures(visits, occupancy);
+  // Moving "From" of a one-day view moves "To" along: set "To" after it.
+  await page.fill('#from', from);
+  await page.fill('#to', to);
+  await waitShown(page, `${STORE} ${from} ${to} 15 none`);
+  await page.click('.segmented label:has-text("hour")');
+  await waitShown(page, `${STORE} ${from} ${to} 60 none`);
+  assert.equal(await page.locator('#flow-chart g.bucket').count(), bucketCount(visits, 60));
+  assert.equal(await attribute(page, '#occupancy-chart path.occupancy', 'data-points'), String(occupancy.length));
+  // Each day's line starts afresh: one M per day.
+  assert.equal((await attribute(page, '#occupancy-chart path.occupancy', 'd')).split('M').length - 1, 3);
+  assert.equal(await page.getAttribute('#fig-entries', 'data-value'), String(figures.entries));
+  assert.equal(await page.getAttribute('#fig-exits', 'data-value'), String(figures.exits));
+  assert.equal(await page.getAttribute('#fig-peak', 'data-minute'), figures.peakMinute);
+  assert.equal(await page.getAttribute('#fig-busiest', 'data-hour'), figures.busiestHour);
+  await screenshot(page, 'dashboard-range-desktop.png');
+
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-  assert.equal(download.suggestedFilename(), `footfall-${STORE}-${day}.csv`);
+  assert.equal(download.suggestedFilename(), `footfall-${STORE}-${from}_${to}.csv`);
   const text = await readFile(await download.path(), 'utf8');
   const lines = text.split('\r\n');
   assert.equal(lines.pop(), '', 'ends with a line break');
   assert.equal(lines[0], 'store_code,minute,in_metric,out_metric,diff_metric,occupancy_metric');
   const occupancyAt = new Map(occupancy.map((row) => [row.minute, row.occupancy_metric]));
   assert.equal(occupancy.length, visits.length, 'both endpoints have a row for each minute with counts');
-  const expected = visits.map((r) => [r.store_code, r.minute, r.in_metric, r.out_metric, r.diff_metric, occupancyAt.get(r.minute)].join(','));
+  const expected = visits.map((r) =>
+    [r.store_code, r.minute, r.in_metric, r.out_metric, r.diff_metric, occupancyAt.get(r.minute)].join(','),
+  );
   assert.deepEqual(lines.slice(1), expected);
+  await page.click('.segmented label:has-text("15 min")');
 });
 
 test('a day without counts says so instead of drawing empty charts', async () => {
   const empty = new Date(Date.now() - 60 * 86_400_000).toISOString().slice(0, 10);
   await page.fill('#from', empty);
+  await page.fill('#to', empty);
   await waitShown(page, `${STORE} ${empty} ${empty} 15 none`);
   assert.equal(await page.isVisible('#empty'), true);
   assert.match(await page.textContent('#empty-detail'), new RegExp(`Store ${STORE} has no counts on`));

@@ -6,7 +6,7 @@ export const VISITS = '/api/bi/acquisition-metrics/visits/';
 export const OCCUPANCY = '/api/bi/acquisition-metrics/occupancy/';
 const PAGE_SIZE = 10000;
 
-/// What went wrong, in words for the person at the screen; `kind` is 'auth', 'unreachable' or 'http'.
+// What went wrong, in words for the person at the screen; `kind` is 'auth', 'unreachable' or 'http'.
 export class ApiError extends Error {
   constructor(kind, message, status = 0) {
     super(message);
@@ -15,7 +15,7 @@ export class ApiError extends Error {
   }
 }
 
-/// The Authorization header for a username and password (UTF-8, as the server decodes it).
+// The Authorization header for a username and password (UTF-8, as the server decodes it).
 export function basicAuthorization(username, password) {
   const bytes = new TextEncoder().encode(`${username}:${password}`);
   let binary = '';
@@ -41,7 +41,10 @@ export class Client {
         cache: 'no-cache',
       });
     } catch {
-      throw new ApiError('unreachable', 'The server cannot be reached. Check that footfall is running, then try again.');
+      throw new ApiError(
+        'unreachable',
+        'The server cannot be reached. Check that footfall is running, then try again.',
+      );
     }
     if (response.status === 401) throw new ApiError('auth', 'Wrong username or password.', 401);
     let body = null;
@@ -58,7 +61,7 @@ export class Client {
     return body;
   }
 
-  /// Every row of a query, following `next` links.
+  // Every row of a query, following `next` links.
   async all(path, params) {
     let url = `${path}?${new URLSearchParams({ ...params, page_size: String(PAGE_SIZE) })}`;
     const rows = [];
@@ -78,16 +81,16 @@ export class Client {
     return this.all(OCCUPANCY, params);
   }
 
-  /// Checks the credentials with the cheapest query there is: one minute of all the user's stores.
+  // Checks the credentials with the cheapest query there is: one minute of all the user's stores.
   async signIn(now = Date.now()) {
     const at = isoUtc(Math.floor(now / 60_000) * 60_000);
     await this.getJson(`${VISITS}?${new URLSearchParams({ datetime_gte: at, datetime_lte: at, page_size: '1' })}`);
   }
 
-  /// The user's stores that have counts in the `days` before `now`, each with the UTC offset of its latest
-  /// row: [{ code, offset }]. The API has no store list, so this walks the all-stores visits query, which
-  /// is ordered by store: one row per page, and a binary search for where each store's rows end. That is
-  /// about log2(rows) tiny requests per store, instead of downloading every row.
+  // The user's stores that have counts in the `days` before `now`, each with the UTC offset of its latest
+  // row: [{ code, offset }]. The API has no store list, so this walks the all-stores visits query, which
+  // is ordered by store: one row per page, and a binary search for where each store's rows end. That is
+  // about log2(rows) tiny requests per store, instead of downloading every row.
   async stores(now = Date.now(), days = 35) {
     const params = {
       datetime_gte: isoUtc(Math.floor(now / 60_000) * 60_000 - days * 86_400_000),
@@ -132,8 +135,8 @@ export class Client {
   }
 }
 
-/// A `next` link on this page's origin: the server builds links from its own idea of the scheme, which
-/// behind a TLS-terminating proxy is http, and a browser refuses http requests from an https page.
+// A `next` link on this page's origin: the server builds links from its own idea of the scheme, which
+// behind a TLS-terminating proxy is http, and a browser refuses http requests from an https page.
 function sameOrigin(link) {
   const url = new URL(link, window.location.href);
   return `${url.pathname}${url.search}`;

@@ -1,7 +1,7 @@
 // The dashboard page: sign-in, controls, loading, and putting figures and charts on the page.
 
 import { ApiError, Client, basicAuthorization } from './api.js';
-import { drawFlow, drawOccupancy, timeLabel } from './charts.js';
+import { dayLabel, drawFlow, drawOccupancy, timeLabel } from './charts.js';
 import * as data from './data.js';
 
 // Credentials live for this tab only (sessionStorage), as the header value the API needs.
@@ -149,7 +149,7 @@ function selection() {
   };
 }
 
-/// Restores store, dates, bucket size and comparison from the address (#store=..&from=..), else today.
+// Restores store, dates, bucket size and comparison from the address (#store=..&from=..), else today.
 function applyHash() {
   const params = new URLSearchParams(window.location.hash.slice(1));
   const code = params.get('store');
@@ -173,22 +173,25 @@ function writeHash({ code, from, to, size, compare }) {
   window.history.replaceState(null, '', `#${params}`);
 }
 
-/// Rows of one store for local days from..to: [visits, occupancy], cached for the session's refresh cycle.
+// Rows of one store for local days from..to: [visits, occupancy], cached for the session's refresh cycle.
 function fetchDays(code, from, to) {
   const key = `${code}|${from}|${to}`;
   if (!state.cache.has(key)) {
     const bounds = data.utcBounds(from, to, store(code).offset);
     const query = { ...bounds, store_code: code };
-    const promise = Promise.all([state.client.visits(query), state.client.occupancy(query)]).then(([visits, occupancy]) => {
-      const rows = [data.withinDays(visits, from, to), data.withinDays(occupancy, from, to)];
-      // The latest row's offset is the store's current one (daylight saving moves it).
-      const last = visits.at(-1);
-      if (last) {
-        const latest = data.parseMinute(last.minute);
-        if (latest.instant > (store(code).seen ?? 0)) Object.assign(store(code), { offset: latest.offset, seen: latest.instant });
-      }
-      return rows;
-    });
+    const promise = Promise.all([state.client.visits(query), state.client.occupancy(query)]).then(
+      ([visits, occupancy]) => {
+        const rows = [data.withinDays(visits, from, to), data.withinDays(occupancy, from, to)];
+        // The latest row's offset is the store's current one (daylight saving moves it).
+        const last = visits.at(-1);
+        if (last) {
+          const latest = data.parseMinute(last.minute);
+          if (latest.instant > (store(code).seen ?? 0))
+            Object.assign(store(code), { offset: latest.offset, seen: latest.instant });
+        }
+        return rows;
+      },
+    );
     promise.catch(() => state.cache.delete(key));
     state.cache.set(key, promise);
   }
@@ -239,8 +242,9 @@ async function load() {
     if (failure.kind === 'auth') return showSignIn('Your password is no longer accepted: sign in again.');
     const message = failure instanceof ApiError ? failure.message : `Something went wrong: ${failure}`;
     const shown = state.view;
+    const loadedAt = state.loadedAt?.toTimeString().slice(0, 5);
     const still = shown
-      ? ` Still showing store ${shown.code}, ${formatRange(shown.from, shown.to)}, as loaded at ${state.loadedAt.toTimeString().slice(0, 5)}.`
+      ? ` Still showing store ${shown.code}, ${formatRange(shown.from, shown.to)}, as loaded at ${loadedAt}.`
       : '';
     setBanner(`${message}${still}`, () => {
       state.cache.clear();
@@ -259,7 +263,11 @@ function setBanner(message, retry = null) {
   const banner = $('banner');
   banner.replaceChildren(message);
   if (retry) {
-    const button = Object.assign(document.createElement('button'), { type: 'button', className: 'link', textContent: 'Retry' });
+    const button = Object.assign(document.createElement('button'), {
+      type: 'button',
+      className: 'link',
+      textContent: 'Retry',
+    });
     button.addEventListener('click', retry);
     banner.append(' ', button);
   }
@@ -322,19 +330,33 @@ function render() {
   const before = view.compare ? data.headline(view.compare[0], view.compare[1]) : null;
   setFigure('fig-entries', number.format(figures.entries), { value: figures.entries });
   setFigure('fig-exits', number.format(figures.exits), { value: figures.exits });
-  setFigure('cmp-entries', before ? `${other.label}: ${number.format(before.entries)}${percentChange(figures.entries, before.entries)}` : '');
-  setFigure('cmp-exits', before ? `${other.label}: ${number.format(before.exits)}${percentChange(figures.exits, before.exits)}` : '');
+  setFigure(
+    'cmp-entries',
+    before ? `${other.label}: ${number.format(before.entries)}${percentChange(figures.entries, before.entries)}` : '',
+  );
+  setFigure(
+    'cmp-exits',
+    before ? `${other.label}: ${number.format(before.exits)}${percentChange(figures.exits, before.exits)}` : '',
+  );
   const peakAt = figures.peak ? data.position(figures.peak.minute, from) : null;
-  setFigure('fig-peak', figures.peak ? number.format(figures.peak.value) : '–', { value: figures.peak?.value, minute: figures.peak?.minute });
+  setFigure('fig-peak', figures.peak ? number.format(figures.peak.value) : '–', {
+    value: figures.peak?.value,
+    minute: figures.peak?.minute,
+  });
   setFigure(
     'fig-peak-at',
-    (figures.peak ? `at ${timeLabel(from, peakAt, multiDay)}` : '') + (before?.peak ? ` · ${other.label}: ${before.peak.value}` : ''),
+    (figures.peak ? `at ${timeLabel(from, peakAt, multiDay)}` : '') +
+      (before?.peak ? ` · ${other.label}: ${before.peak.value}` : ''),
   );
   if (figures.busiest) {
     const start = data.position(`${figures.busiest.hour}:00:00Z`, from);
-    const label = `${timeLabel(from, start, multiDay)}–${timeLabel(from, start + 60, false)}`;
-    setFigure('fig-busiest', label, { hour: figures.busiest.hour });
-    setFigure('fig-busiest-entries', `${number.format(figures.busiest.entries)} entries`, { value: figures.busiest.entries });
+    setFigure('fig-busiest', `${timeLabel(from, start, false)}–${timeLabel(from, start + 60, false)}`, {
+      hour: figures.busiest.hour,
+    });
+    const entries = `${number.format(figures.busiest.entries)} entries`;
+    setFigure('fig-busiest-entries', multiDay ? `${dayLabel(from, start)} · ${entries}` : entries, {
+      value: figures.busiest.entries,
+    });
   } else {
     setFigure('fig-busiest', '–', { hour: '' });
     setFigure('fig-busiest-entries', 'no entries');

@@ -13,7 +13,7 @@ function svgElement(name, attributes = {}, parent = null) {
   return element;
 }
 
-/// A step of 1, 2 or 5 times a power of ten, so that about `ticks` steps cover `max`.
+// A step of 1, 2 or 5 times a power of ten, so that about `ticks` steps cover `max`.
 function niceStep(max, ticks) {
   const raw = Math.max(max, 1) / ticks;
   const power = 10 ** Math.floor(Math.log10(raw));
@@ -26,17 +26,22 @@ function hhmm(minuteOfDay) {
   return `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 }
 
-function dayLabel(from, position) {
+// "Tue 14": the day of a position.
+export function dayLabel(from, position) {
   const date = addDays(from, Math.floor(position / 1440));
-  return new Date(`${date}T00:00:00Z`).toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', timeZone: 'UTC' });
+  return new Date(`${date}T00:00:00Z`).toLocaleDateString('en-GB', {
+    weekday: 'short',
+    day: 'numeric',
+    timeZone: 'UTC',
+  });
 }
 
-/// "13:15", or "Tue 14 13:15" when the chart spans several days.
+// "13:15", or "Tue 14 13:15" when the chart spans several days.
 export function timeLabel(from, position, multiDay) {
   return multiDay ? `${dayLabel(from, position)} ${hhmm(position)}` : hhmm(position);
 }
 
-/// The frame shared by both charts: an svg, its plot area, x scale and x axis with hour or day ticks.
+// The frame shared by both charts: an svg, its plot area, x scale and x axis with hour or day ticks.
 function frame(container, { domain, height, label, from }) {
   container.replaceChildren();
   const width = Math.max(280, Math.floor(container.clientWidth));
@@ -72,7 +77,7 @@ function yAxis(svg, plot, ticks) {
   }
 }
 
-/// A pointer-following guide line and tooltip; `describe(position)` gives the tooltip's lines or null.
+// A pointer-following guide line and tooltip; `describe(position)` gives the tooltip's lines or null.
 function hover(container, svg, plot, x, domain, describe) {
   const guide = svgElement('line', { class: 'guide', y1: plot.top, y2: plot.bottom, visibility: 'hidden' }, svg);
   const tip = document.createElement('div');
@@ -104,13 +109,13 @@ function hover(container, svg, plot, x, domain, describe) {
   svg.addEventListener('pointerleave', hide);
 }
 
-/// Entries (up) and exits (down) per bucket; the comparison as outlines.
-/// `primary`/`compare`: [{ at, entries, exits }]; `size`: bucket minutes.
+// Entries (up) and exits (down) per bucket; the comparison as outlines.
+// `primary`/`compare`: [{ at, entries, exits }]; `size`: bucket minutes.
 export function drawFlow(container, { primary, compare, size, domain, from, height, labels }) {
   const max = Math.max(1, ...[...primary, ...(compare ?? [])].flatMap((b) => [b.entries, b.exits]));
   const step = niceStep(max, 2);
   const top = Math.ceil(max / step) * step;
-  const label = `Entries and exits per ${labels.size}: ${primary.length} ${primary.length === 1 ? 'bucket' : 'buckets'}`;
+  const label = `Entries and exits per ${labels.size}: ${primary.length} bucket${primary.length === 1 ? '' : 's'}`;
   const { svg, plot, x, multiDay } = frame(container, { domain, height, label, from });
   const zero = (plot.top + plot.bottom) / 2;
   const half = (plot.bottom - plot.top) / 2;
@@ -130,7 +135,11 @@ export function drawFlow(container, { primary, compare, size, domain, from, heig
       bars,
     );
     const left = x(bucket.at);
-    svgElement('rect', { class: 'entries', x: left, y: up(bucket.entries), width: barWidth, height: zero - up(bucket.entries) }, group);
+    svgElement(
+      'rect',
+      { class: 'entries', x: left, y: up(bucket.entries), width: barWidth, height: zero - up(bucket.entries) },
+      group,
+    );
     svgElement('rect', { class: 'exits', x: left, y: zero, width: barWidth, height: down(bucket.exits) - zero }, group);
   }
   if (compare) {
@@ -148,7 +157,9 @@ export function drawFlow(container, { primary, compare, size, domain, from, heig
   hover(container, svg, plot, x, domain, (position) => {
     const bucket = find(primary, position);
     const range =
-      size === 1 ? timeLabel(from, bucket.at, multiDay) : `${timeLabel(from, bucket.at, multiDay)}–${hhmm(bucket.at + size)}`;
+      size === 1
+        ? timeLabel(from, bucket.at, multiDay)
+        : `${timeLabel(from, bucket.at, multiDay)}–${hhmm(bucket.at + size)}`;
     const lines = [range, `${labels.primary}: ${bucket.entries} in, ${bucket.exits} out`];
     if (compare) {
       const other = find(compare, position);
@@ -158,7 +169,7 @@ export function drawFlow(container, { primary, compare, size, domain, from, heig
   });
 }
 
-/// A step path through occupancy points (each value holds until the next point), broken between days.
+// A step path through occupancy points (each value holds until the next point), broken between days.
 function stepPath(points, x, y) {
   let d = '';
   let day = null;
@@ -174,8 +185,8 @@ function stepPath(points, x, y) {
   return d;
 }
 
-/// Occupancy over the range as a line; the comparison dashed; the peak marked.
-/// `primary`/`compare`: [{ at, value }]; `peak`: { at, value } or null.
+// Occupancy over the range as a line; the comparison dashed; the peak marked.
+// `primary`/`compare`: [{ at, value }]; `peak`: { at, value } or null.
 export function drawOccupancy(container, { primary, compare, peak, domain, from, height, labels }) {
   const max = Math.max(1, ...[...primary, ...(compare ?? [])].map((p) => p.value));
   const step = niceStep(max, 4);
@@ -188,7 +199,11 @@ export function drawOccupancy(container, { primary, compare, peak, domain, from,
   yAxis(svg, plot, ticks);
 
   if (compare) {
-    svgElement('path', { class: 'compare', d: stepPath(compare, x, y), 'data-points': compare.length, fill: 'none' }, svg);
+    svgElement(
+      'path',
+      { class: 'compare', d: stepPath(compare, x, y), 'data-points': compare.length, fill: 'none' },
+      svg,
+    );
   }
   const line = stepPath(primary, x, y);
   // The area under the line: each day's sub-path closed down to zero.
@@ -218,7 +233,10 @@ export function drawOccupancy(container, { primary, compare, peak, domain, from,
   };
   hover(container, svg, plot, x, domain, (position) => {
     const point = valueAt(primary, position);
-    const lines = [timeLabel(from, Math.floor(position), multiDay), `${labels.primary}: ${point ? point.value : '–'} inside`];
+    const lines = [
+      timeLabel(from, Math.floor(position), multiDay),
+      `${labels.primary}: ${point ? point.value : '–'} inside`,
+    ];
     if (compare) {
       const other = valueAt(compare, position);
       lines.push(`${labels.compare}: ${other ? other.value : '–'} inside`);
