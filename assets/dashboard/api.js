@@ -87,10 +87,10 @@ export class Client {
     await this.getJson(`${VISITS}?${new URLSearchParams({ datetime_gte: at, datetime_lte: at, page_size: '1' })}`);
   }
 
-  // The user's stores that have counts in the `days` before `now`, each with the UTC offset of its latest
-  // row: [{ code, offset }]. The API has no store list, so this walks the all-stores visits query, which
-  // is ordered by store: one row per page, and a binary search for where each store's rows end. That is
-  // about log2(rows) tiny requests per store, instead of downloading every row.
+  // The user's stores that have counts in the `days` before `now`, each with the UTC offset and instant
+  // of its latest row: [{ code, offset, seen }]. The API has no store list, so this walks the all-stores
+  // visits query, which is ordered by store: one row per page, and a binary search for where each store's
+  // rows end. That is about log2(rows) tiny requests per store, instead of downloading every row.
   async stores(now = Date.now(), days = 35) {
     const params = {
       datetime_gte: isoUtc(Math.floor(now / 60_000) * 60_000 - days * 86_400_000),
@@ -127,7 +127,8 @@ export class Client {
           else [high, highRow] = [middle, row];
         }
       }
-      stores.push({ code, offset: parseMinute(lowRow.minute).offset });
+      const latest = parseMinute(lowRow.minute);
+      stores.push({ code, offset: latest.offset, seen: latest.instant });
       start = high;
       startRow = highRow;
     }

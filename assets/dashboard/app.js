@@ -177,6 +177,7 @@ function writeHash({ code, from, to, size, compare }) {
 function fetchDays(code, from, to) {
   const key = `${code}|${from}|${to}`;
   if (!state.cache.has(key)) {
+    if (state.cache.size >= 50) state.cache.clear(); // a long session browsing many days
     const bounds = data.utcBounds(from, to, store(code).offset);
     const query = { ...bounds, store_code: code };
     const promise = Promise.all([state.client.visits(query), state.client.occupancy(query)]).then(
