@@ -1,6 +1,7 @@
 //! The HTTP layer: routing, authentication, errors, the read endpoints and their OpenAPI document.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .with_state(state);
     api.merge(openapi::routes())
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.") })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()

@@ -255,7 +255,7 @@ async fn page_one_of_an_empty_result_is_200(backend: Backend) {
 async fn unknown_paths_answer_a_json_404(backend: Backend) {
     let app = app_with_data(backend).await;
     for path in [
-        "/",
+        "/dashboard",
         "/nope",
         "/api/bi/acquisition-metrics/",
         "/api/bi/acquisition-metrics/visitors/",
