@@ -1,7 +1,5 @@
 // The dashboard's only way to the server: the public read API with HTTP Basic auth.
 
-import { isoUtc, parseMinute } from './data.js';
-
 export const VISITS = '/api/bi/acquisition-metrics/visits/';
 export const OCCUPANCY = '/api/bi/acquisition-metrics/occupancy/';
 const PAGE_SIZE = 10000;
@@ -81,59 +79,29 @@ export class Client {
     return this.all(OCCUPANCY, params);
   }
 
-  // Checks the credentials with the cheapest query there is: one minute of all the user's stores.
-  async signIn(now = Date.now()) {
-    const at = isoUtc(Math.floor(now / 60_000) * 60_000);
-    await this.getJson(`${VISITS}?${new URLSearchParams({ datetime_gte: at, datetime_lte: at, page_size: '1' })}`);
+  // The user's stores, from `GET /api/stores`: [{ code, name, offset }], `offset` being the store's
+  // UTC offset now in minutes (rows carry their own offsets, which the view prefers once loaded).
+  async stores() {
+    const list = await this.getJson('/api/stores');
+    return list.results.map((store) => ({
+      code: store.store_code,
+      name: store.name,
+      offset: parseOffset(store.utc_offset),
+      seen: 0,
+    }));
   }
 
-  // The user's stores that have counts in the `days` before `now`, each with the UTC offset and instant
-  // of its latest row: [{ code, offset, seen }]. The API has no store list, so this walks the all-stores
-  // visits query, which is ordered by store: one row per page, and a binary search for where each store's
-  // rows end. That is about log2(rows) tiny requests per store, instead of downloading every row.
-  async stores(now = Date.now(), days = 35) {
-    const params = {
-      datetime_gte: isoUtc(Math.floor(now / 60_000) * 60_000 - days * 86_400_000),
-      datetime_lte: isoUtc(now),
-      page_size: '1',
-    };
-    const rowAt = async (index) => {
-      const page = await this.getJson(`${VISITS}?${new URLSearchParams({ ...params, page: String(index + 1) })}`);
-      return { page, row: page.results[0] };
-    };
-    const first = await rowAt(0);
-    const count = first.page.count;
-    const lastRow = count > 1 ? (await rowAt(count - 1)).row : first.row;
-    const stores = [];
-    let start = 0;
-    let startRow = first.row;
-    while (start < count) {
-      const code = startRow.store_code;
-      // Invariant: the row at `low` is this store's, the row at `high` (if high < count) is not.
-      let low = start;
-      let lowRow = startRow;
-      let high = count;
-      let highRow = null;
-      if (lastRow.store_code === code) {
-        low = count - 1;
-        lowRow = lastRow;
-      } else {
-        high = count - 1;
-        highRow = lastRow;
-        while (high - low > 1) {
-          const middle = Math.floor((low + high) / 2);
-          const { row } = await rowAt(middle);
-          if (row.store_code === code) [low, lowRow] = [middle, row];
-          else [high, highRow] = [middle, row];
-        }
-      }
-      const latest = parseMinute(lowRow.minute);
-      stores.push({ code, offset: latest.offset, seen: latest.instant });
-      start = high;
-      startRow = highRow;
-    }
-    return stores;
+  // Checks the credentials with the cheapest authenticated request there is.
+  async signIn() {
+    await this.getJson('/api/stores');
   }
+}
+
+// "+05:30" to minutes.
+function parseOffset(text) {
+  const match = /^([+-])(\d{2}):(\d{2})$/.exec(text);
+  if (!match) return 0;
+  return (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3]));
 }
 
 // A `next` link on this page's origin: the server builds links from its own idea of the scheme, which

@@ -103,7 +103,7 @@ async function enter(username, client) {
   setLoading(false);
   if (state.stores.length === 0) {
     $('controls').hidden = true;
-    showEmpty('None of your stores has counts in the last 35 days.');
+    showEmpty('You may not see any store yet: ask an administrator to give you access.');
     return;
   }
   $('controls').hidden = false;
@@ -113,15 +113,15 @@ async function enter(username, client) {
 }
 
 function fillStores() {
-  $('store').replaceChildren(...state.stores.map(({ code }) => new Option(code, code)));
+  $('store').replaceChildren(...state.stores.map(({ code, name }) => new Option(name && name !== code ? `${code} · ${name}` : code, code)));
   fillCompare();
 }
 
 function fillCompare() {
   const current = $('compare').value || 'none';
   const options = [new Option('Nothing', 'none'), new Option('Same days, previous week', 'week')];
-  for (const { code } of state.stores) {
-    if (code !== $('store').value) options.push(new Option(`Store ${code}`, `store:${code}`));
+  for (const { code, name } of state.stores) {
+    if (code !== $('store').value) options.push(new Option(`Store ${code}${name && name !== code ? ` · ${name}` : ''}`, `store:${code}`));
   }
   $('compare').replaceChildren(...options);
   $('compare').value = options.some((o) => o.value === current) ? current : 'none';

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod render;
 pub mod status;
+pub mod stores;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(ingest::post_correction).get(ingest::list_corrections).fallback(method_not_allowed),
         )
         .route("/api/status", get(status::status).fallback(method_not_allowed))
+        .route("/api/stores", get(stores::list).fallback(method_not_allowed))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .with_state(state);
     api.merge(openapi::routes())

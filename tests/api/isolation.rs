@@ -10,6 +10,7 @@ backend_tests!(
     a_hidden_store_looks_exactly_like_a_missing_one,
     a_device_of_a_hidden_store_is_not_found,
     all_stores_users_see_stores_added_later,
+    the_store_list_shows_only_the_users_stores,
 );
 
 const GTE: &str = "2023-10-26T00:00:00Z";
@@ -129,4 +130,19 @@ async fn all_stores_users_see_stores_added_later(backend: Backend) {
     }
     let device = app.get(&metrics_path("visits", GTE, LTE, "device_id=D-1"), Some(ANALYST)).await;
     assert_eq!(device.body["count"], 1);
+}
+
+async fn the_store_list_shows_only_the_users_stores(backend: Backend) {
+    let app = app_with_three_stores(backend).await;
+    let limited = app.get("/api/stores", Some(LIMITED)).await;
+    assert_eq!(limited.status, 200);
+    assert_eq!(limited.body["count"], 2);
+    let codes: Vec<&str> = limited.results().iter().map(|s| s["store_code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["A", "C"]);
+    let athens = &limited.results()[0];
+    assert_eq!(athens["timezone"], "Europe/Athens");
+    assert_eq!(athens["occupancy_reset"], "00:00");
+    assert!(["+02:00", "+03:00"].contains(&athens["utc_offset"].as_str().unwrap()), "{athens}");
+    assert_eq!(app.get("/api/stores", Some(ANALYST)).await.body["count"], 3);
+    assert_eq!(app.get("/api/stores", None).await.status, 401);
 }
