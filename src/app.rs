@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// The longest query string accepted.
     pub max_query_bytes: usize,
+    /// Failed sign-ins per username and minute before throttling (four times as many per address).
+    pub auth_failures_per_minute: u32,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
             limits: ConnectionLimits::default(),
             request_timeout: Duration::from_secs(30),
             max_query_bytes: 4096,
+            auth_failures_per_minute: crate::api::auth::DEFAULT_FAILURES_PER_MINUTE,
         }
     }
 }
@@ -67,7 +70,7 @@ pub async fn serve(
     };
     let state = Arc::new(AppState {
         storage: storage.clone(),
-        authenticator: Authenticator::default(),
+        authenticator: Authenticator::new(10_000, Duration::from_secs(300), config.auth_failures_per_minute),
         publish_immediately: config.publish_interval.is_zero(),
         publish_interval: config.publish_interval,
         max_body_bytes: config.max_body_bytes,

@@ -71,22 +71,30 @@ pub struct Authenticator {
     max_age: Duration,
 }
 
+/// Failed sign-ins allowed per username within a minute before it is throttled (an address gets four
+/// times as many).
+pub const DEFAULT_FAILURES_PER_MINUTE: u32 = 5;
+
 impl Default for Authenticator {
     fn default() -> Self {
-        Authenticator::new(10_000, Duration::from_secs(300))
+        Authenticator::new(10_000, Duration::from_secs(300), DEFAULT_FAILURES_PER_MINUTE)
     }
 }
 
 impl Authenticator {
-    pub fn new(max_entries: usize, max_age: Duration) -> Authenticator {
+    pub fn new(max_entries: usize, max_age: Duration, failures_per_minute: u32) -> Authenticator {
         let per_username = ThrottlePolicy {
-            max_failures: 5,
+            max_failures: failures_per_minute.max(1),
             window: Duration::from_secs(60),
             first_block: Duration::from_secs(2),
             max_block: Duration::from_secs(30),
         };
         // One address trying many names (or many wrong passwords) gets more rope, then a longer block.
-        let per_address = ThrottlePolicy { max_failures: 20, max_block: Duration::from_secs(60), ..per_username };
+        let per_address = ThrottlePolicy {
+            max_failures: per_username.max_failures.saturating_mul(4),
+            max_block: Duration::from_secs(60),
+            ..per_username
+        };
         Authenticator {
             by_username: Throttle::new(per_username),
             by_address: Throttle::new(per_address),

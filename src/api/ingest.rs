@@ -135,7 +135,7 @@ pub struct NewCorrection {
     pub minute: String,
     /// People inside at the end of that minute.
     #[schema(example = 12, minimum = 0)]
-    pub value: u32,
+    pub value: i32,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -180,14 +180,16 @@ pub async fn post_correction(
         .map_err(|_| ApiError::bad_request("invalid_datetime", "minute: not a valid datetime."))?;
     let store = crate::domain::StoreCode::parse(&correction.store_code).map_err(|_| ApiError::store_not_found())?;
     let created_at = jiff::Timestamp::now();
-    state.storage.add_correction(store, Correction { minute, value: correction.value, created_at }).await?;
+    let value = u32::try_from(correction.value)
+        .map_err(|_| ApiError::bad_request("invalid_body", "value: must not be negative."))?;
+    state.storage.add_correction(store, Correction { minute, value, created_at }).await?;
     if state.publish_immediately {
         state.storage.publish(created_at, None).await?;
     }
     let view = CorrectionView {
         store_code: correction.store_code,
         minute: minute.to_string(),
-        value: correction.value,
+        value,
         created_at: created_at.to_string(),
     };
     Ok((StatusCode::CREATED, Json(view)))

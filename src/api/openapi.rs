@@ -67,8 +67,10 @@ pub struct VisitsParams {
     /// Only this store.
     store_code: Option<String>,
     /// Inclusive lower bound (UTC unless an offset is given), e.g. 2023-10-26T12:05:00Z.
+    #[param(format = DateTime, example = "2023-10-26T12:05:00Z")]
     datetime_gte: String,
     /// Inclusive upper bound, e.g. 2023-10-26T12:30:00Z.
+    #[param(format = DateTime, example = "2023-10-26T12:30:00Z")]
     datetime_lte: String,
     /// Only this device's counts.
     device_id: Option<String>,
@@ -84,7 +86,11 @@ pub struct VisitsParams {
 #[into_params(parameter_in = Query)]
 pub struct OccupancyParams {
     store_code: Option<String>,
+    /// Inclusive lower bound (UTC unless an offset is given).
+    #[param(format = DateTime, example = "2021-05-12T09:40:00Z")]
     datetime_gte: String,
+    /// Inclusive upper bound.
+    #[param(format = DateTime, example = "2021-05-12T10:05:00Z")]
     datetime_lte: String,
     #[param(minimum = 1)]
     page_size: Option<u64>,
@@ -100,8 +106,10 @@ pub struct OccupancyParams {
     security(("basic" = [])),
     responses(
         (status = 200, description = "A page of visits", body = VisitsPage),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 404, description = "Unknown store, device or page", body = ErrorBody),
     ))]
 fn visits() {}
@@ -113,8 +121,10 @@ fn visits() {}
     security(("basic" = [])),
     responses(
         (status = 200, description = "A page of occupancy", body = OccupancyPage),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 404, description = "Unknown store or page", body = ErrorBody),
     ))]
 fn occupancy() {}
@@ -124,6 +134,7 @@ fn occupancy() {}
     responses(
         (status = 200, description = "The user's stores", body = StoreList),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
     ))]
 fn stores() {}
 
@@ -132,6 +143,7 @@ fn stores() {}
     responses(
         (status = 200, description = "Publication status", body = Status),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
     ))]
 fn status() {}
 
@@ -145,6 +157,7 @@ fn status() {}
         (status = 200, description = "All bins stored", body = Accepted),
         (status = 400, description = "A bad record, named by index and field; nothing stored", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 403, description = "Bins of another device, or a user without the ingest permission", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
     ))]
@@ -157,6 +170,7 @@ fn ingest_bins() {}
         (status = 201, description = "Recorded", body = CorrectionView),
         (status = 400, description = "A bad body", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 403, description = "Not allowed to ingest", body = ErrorBody),
         (status = 404, description = "Unknown store", body = ErrorBody),
     ))]
@@ -169,6 +183,7 @@ fn add_correction() {}
         (status = 200, description = "The store's corrections by minute", body = Vec<CorrectionView>),
         (status = 400, description = "store_code missing", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 403, description = "Not allowed to ingest", body = ErrorBody),
         (status = 404, description = "Unknown store", body = ErrorBody),
     ))]

@@ -169,6 +169,10 @@ pub struct ServeArgs {
     /// The longest a request may take, body included.
     #[arg(long, default_value = "30s", value_parser = publish::parse_interval)]
     pub request_timeout: Duration,
+    /// Failed sign-ins per username and minute before it is throttled (429); an address may fail four
+    /// times as often.
+    #[arg(long, default_value_t = crate::api::auth::DEFAULT_FAILURES_PER_MINUTE)]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Args, Debug)]
@@ -455,6 +459,7 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
             ..Default::default()
         },
         request_timeout: args.request_timeout,
+        auth_failures_per_minute: args.auth_failures_per_minute,
         ..Default::default()
     };
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
