@@ -1,6 +1,7 @@
 //! Builds the server from its configuration and a bound listener, and runs it until shutdown.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,18 +9,50 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
-use crate::publish;
+use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
+use crate::{mqtt, publish};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// How often ingested data is published; zero publishes it as soon as it is asked for.
     pub publish_interval: Duration,
+    /// The largest ingest request body accepted.
+    pub max_body_bytes: usize,
+    /// An MQTT broker to subscribe to for device bins (`mqtt://HOST:PORT`).
+    pub mqtt: Option<String>,
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub limits: ConnectionLimits,
+    /// The longest a request may take, body included.
+    pub request_timeout: Duration,
+    /// The longest query string accepted.
+    pub max_query_bytes: usize,
+    /// Failed sign-ins per username and minute before throttling (four times as many per address).
+    pub auth_failures_per_minute: u32,
 }
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { publish_interval: Duration::from_secs(15 * 60) }
+        ServerConfig {
+            publish_interval: Duration::from_secs(15 * 60),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            mqtt: None,
+            tls: None,
+            limits: ConnectionLimits::default(),
+            request_timeout: Duration::from_secs(30),
+            max_query_bytes: 4096,
+            auth_failures_per_minute: crate::api::auth::DEFAULT_FAILURES_PER_MINUTE,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Data visible as soon as it is ingested; the rest default.
+    pub fn immediate() -> Self {
+        ServerConfig { publish_interval: Duration::ZERO, ..Default::default() }
     }
 }
 
@@ -31,21 +64,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let local_addr = listener.local_addr()?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(server::tls_acceptor(cert, key)?),
+        None => None,
+    };
     let state = Arc::new(AppState {
         storage: storage.clone(),
-        authenticator: Authenticator::default(),
+        authenticator: Authenticator::new(10_000, Duration::from_secs(300), config.auth_failures_per_minute),
         publish_immediately: config.publish_interval.is_zero(),
-        scheme: "http",
+        publish_interval: config.publish_interval,
+        max_body_bytes: config.max_body_bytes,
+        scheme: if tls.is_some() { "https" } else { "http" },
+        request_timeout: config.request_timeout,
+        max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
     });
     let (stop_publisher, publisher_stopped) = tokio::sync::watch::channel(false);
-    let publisher = (!config.publish_interval.is_zero())
-        .then(|| tokio::spawn(publish::run_schedule(storage, config.publish_interval, publisher_stopped)));
-    tracing::info!(%local_addr, publish_interval_s = config.publish_interval.as_secs(), "serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    let publisher = (!config.publish_interval.is_zero()).then(|| {
+        tokio::spawn(publish::run_schedule(storage.clone(), config.publish_interval, publisher_stopped.clone()))
+    });
+    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(state.clone(), url, publisher_stopped)));
+    tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
+    server::run(listener, router(state.clone()), tls, config.limits.clone(), shutdown).await?;
     let _ = stop_publisher.send(true);
-    if let Some(publisher) = publisher {
-        let _ = publisher.await;
+    for task in [publisher, subscriber].into_iter().flatten() {
+        let _ = task.await;
     }
     tracing::info!("stopped");
     Ok(())

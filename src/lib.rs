@@ -19,6 +19,8 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod mqtt;
 pub mod publish;
+pub mod server;
 pub mod storage;
 pub mod telemetry;

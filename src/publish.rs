@@ -25,7 +25,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// The next slot after `now`: its number and the instant it starts.
-fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
+pub fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
     let step = interval.as_secs().max(1) as i64;
     let slot = now.as_second().div_euclid(step) + 1;
     (slot, Timestamp::from_second(slot * step).expect("in range"))

@@ -8,6 +8,7 @@
 //! against a dummy hash), always costs a full verification.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::throttle::{Throttle, ThrottlePolicy};
 use crate::storage::{Storage, UserCredentials, UserKey};
 
 /// Hashes a password for storage (argon2id, the argon2 crate's default parameters).
@@ -60,6 +62,8 @@ struct Verified {
 }
 
 pub struct Authenticator {
+    by_username: Throttle,
+    by_address: Throttle,
     key: [u8; 32],
     dummy_hash: String,
     cache: Mutex<HashMap<[u8; 32], Verified>>,
@@ -67,15 +71,33 @@ pub struct Authenticator {
     max_age: Duration,
 }
 
+/// Failed sign-ins allowed per username within a minute before it is throttled (an address gets four
+/// times as many).
+pub const DEFAULT_FAILURES_PER_MINUTE: u32 = 5;
+
 impl Default for Authenticator {
     fn default() -> Self {
-        Authenticator::new(10_000, Duration::from_secs(300))
+        Authenticator::new(10_000, Duration::from_secs(300), DEFAULT_FAILURES_PER_MINUTE)
     }
 }
 
 impl Authenticator {
-    pub fn new(max_entries: usize, max_age: Duration) -> Authenticator {
+    pub fn new(max_entries: usize, max_age: Duration, failures_per_minute: u32) -> Authenticator {
+        let per_username = ThrottlePolicy {
+            max_failures: failures_per_minute.max(1),
+            window: Duration::from_secs(60),
+            first_block: Duration::from_secs(2),
+            max_block: Duration::from_secs(30),
+        };
+        // One address trying many names (or many wrong passwords) gets more rope, then a longer block.
+        let per_address = ThrottlePolicy {
+            max_failures: per_username.max_failures.saturating_mul(4),
+            max_block: Duration::from_secs(60),
+            ..per_username
+        };
         Authenticator {
+            by_username: Throttle::new(per_username),
+            by_address: Throttle::new(per_address),
             key: rand::random(),
             dummy_hash: hash_password(&format!("{:x}", rand::random::<u128>())),
             cache: Mutex::new(HashMap::new()),
@@ -92,13 +114,37 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    /// Authenticates the Authorization header of a request.
+    /// Authenticates the Authorization header of a request from `client`.
     pub async fn authenticate(
         &self,
         storage: &dyn Storage,
         header: Option<&[u8]>,
+        client: Option<IpAddr>,
     ) -> Result<UserCredentials, ApiError> {
         let credentials = header.and_then(parse_basic).ok_or_else(ApiError::not_authenticated)?;
+        let address_key = client.map(|address| address.to_string());
+        let username_key = format!("user:{}", credentials.username);
+        let keys = || std::iter::once(&username_key).chain(&address_key);
+        if let Some(retry_after) = keys().filter_map(|key| self.throttle(key).check(key).err()).max() {
+            return Err(ApiError::throttled(retry_after));
+        }
+        let result = self.verify(storage, credentials).await;
+        match &result {
+            // Only the name is forgiven: a valid account must not reset its address's failures.
+            Ok(_) => self.by_username.record_success(&username_key),
+            Err(error) if error.code == "authentication_failed" => {
+                keys().for_each(|key| self.throttle(key).record_failure(key));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn throttle(&self, key: &str) -> &Throttle {
+        if key.starts_with("user:") { &self.by_username } else { &self.by_address }
+    }
+
+    async fn verify(&self, storage: &dyn Storage, credentials: BasicCredentials) -> Result<UserCredentials, ApiError> {
         let user = storage.user_credentials(&credentials.username).await?;
         let cache_key = self.cache_key(&credentials);
         if let Some(user) = &user {

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub detail: Cow<'static, str>,
     /// The cause of a 5xx: logged, never shown.
     cause: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,7 +35,7 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError { status, code, detail: detail.into(), cause: None }
+        ApiError { status, code, detail: detail.into(), cause: None, retry_after: None }
     }
 
     pub fn not_authenticated() -> ApiError {
@@ -66,7 +68,14 @@ impl ApiError {
             code: "internal_error",
             detail: "Internal server error.".into(),
             cause: Some(cause.to_string()),
+            retry_after: None,
         }
+    }
+
+    pub fn throttled(retry_after: std::time::Duration) -> ApiError {
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let detail = format!("Too many failed sign-in attempts; retry in {seconds} s.");
+        ApiError { retry_after: Some(seconds), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", detail) }
     }
 }
 
@@ -88,8 +97,12 @@ impl IntoResponse for ApiError {
         } else {
             tracing::info!(%error_id, status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
         }
+        let retry_after = self.retry_after;
         let body = ErrorBody { detail: self.detail.into_owned(), code: self.code.to_owned(), error_id };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
@@ -12,7 +14,8 @@ use super::render::{self, Metric};
 use crate::domain::Minute;
 use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
 use crate::domain::time::parse_instant;
-use crate::storage::{RowSource, RowsQuery, StoreScope};
+use crate::server::ClientAddr;
+use crate::storage::{RowSource, RowsQuery, StoreScope, UserCredentials};
 
 /// Query parameters as sent, decoded, in order.
 struct Params(Vec<(String, String)>);
@@ -46,17 +49,34 @@ fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timest
     })
 }
 
-pub async fn visits(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    respond(&state, &headers, &uri, Metric::Visits).await
+pub async fn visits(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(&state, client, &headers, &uri, Metric::Visits).await
 }
 
-pub async fn occupancy(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    respond(&state, &headers, &uri, Metric::Occupancy).await
+pub async fn occupancy(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(&state, client, &headers, &uri, Metric::Occupancy).await
 }
 
-async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metric) -> Result<Response, ApiError> {
+async fn respond(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    metric: Metric,
+) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization).await?;
+    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
 
     let params = Params::parse(uri);
     let gte = required_datetime(&params, "datetime_gte")?;
@@ -100,6 +120,20 @@ async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metri
     if state.publish_immediately && state.storage.has_pending().await? {
         state.storage.publish(jiff::Timestamp::now(), None).await?;
     }
+    // What a response shows changes only with a publication, the catalog, or who asks: the ETag is
+    // derived from those and the request, so an unchanged result costs no query.
+    let mark = state.storage.publication_mark().await?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);
+    let etag = entity_tag(mark.generation, catalog.version, &user, host, uri);
+    let mut validators = HeaderMap::new();
+    validators.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+    if let Some(at) = mark.published_at {
+        let http_date = at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        validators.insert(header::LAST_MODIFIED, HeaderValue::from_str(&http_date).expect("ascii"));
+    }
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| matches_any(tags, &etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
+    }
     let query = RowsQuery {
         source,
         first: Minute::first_at_or_after(gte),
@@ -112,10 +146,29 @@ async fn respond(state: &AppState, headers: &HeaderMap, uri: &Uri, metric: Metri
         return Err(ApiError::invalid_page());
     }
 
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);
     let links = PageLinks { scheme: state.scheme, host, path: uri.path(), params: &params.0 };
     let next = page.has_next(page_size, rows.count).then(|| links.link(page.get() + 1));
     let previous = (page.get() > 1).then(|| links.link(page.get() - 1));
     let body = render::page(metric, &catalog, &rows, next.as_deref(), previous.as_deref());
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    validators.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok((validators, body).into_response())
+}
+
+fn entity_tag(generation: i64, catalog_version: i64, user: &UserCredentials, host: &str, uri: &Uri) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(generation.to_le_bytes());
+    hasher.update(catalog_version.to_le_bytes());
+    hasher.update(user.key.to_le_bytes());
+    hasher.update(format!("{:?}", user.scope).as_bytes());
+    hasher.update(host.as_bytes());
+    hasher.update([0]);
+    hasher.update(uri.to_string().as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// `If-None-Match`: `*` or a list of tags, compared weakly (RFC 9110 13.1.2).
+fn matches_any(header_value: &str, etag: &str) -> bool {
+    header_value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }

@@ -9,6 +9,9 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ErrorBody;
+use super::ingest::{Accepted, CorrectionView, NewCorrection};
+use super::status::Status;
+use super::stores::{StoreList, StoreView};
 
 #[derive(Serialize, ToSchema)]
 pub struct VisitRow {
@@ -64,8 +67,10 @@ pub struct VisitsParams {
     /// Only this store.
     store_code: Option<String>,
     /// Inclusive lower bound (UTC unless an offset is given), e.g. 2023-10-26T12:05:00Z.
+    #[param(format = DateTime, example = "2023-10-26T12:05:00Z")]
     datetime_gte: String,
     /// Inclusive upper bound, e.g. 2023-10-26T12:30:00Z.
+    #[param(format = DateTime, example = "2023-10-26T12:30:00Z")]
     datetime_lte: String,
     /// Only this device's counts.
     device_id: Option<String>,
@@ -81,7 +86,11 @@ pub struct VisitsParams {
 #[into_params(parameter_in = Query)]
 pub struct OccupancyParams {
     store_code: Option<String>,
+    /// Inclusive lower bound (UTC unless an offset is given).
+    #[param(format = DateTime, example = "2021-05-12T09:40:00Z")]
     datetime_gte: String,
+    /// Inclusive upper bound.
+    #[param(format = DateTime, example = "2021-05-12T10:05:00Z")]
     datetime_lte: String,
     #[param(minimum = 1)]
     page_size: Option<u64>,
@@ -97,8 +106,10 @@ pub struct OccupancyParams {
     security(("basic" = [])),
     responses(
         (status = 200, description = "A page of visits", body = VisitsPage),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 404, description = "Unknown store, device or page", body = ErrorBody),
     ))]
 fn visits() {}
@@ -110,11 +121,89 @@ fn visits() {}
     security(("basic" = [])),
     responses(
         (status = 200, description = "A page of occupancy", body = OccupancyPage),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 404, description = "Unknown store or page", body = ErrorBody),
     ))]
 fn occupancy() {}
+
+/// The stores the user may see.
+#[utoipa::path(get, path = "/api/stores", security(("basic" = [])),
+    responses(
+        (status = 200, description = "The user's stores", body = StoreList),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+    ))]
+fn stores() {}
+
+/// Publication status: the last and next publication, bins pending and published.
+#[utoipa::path(get, path = "/api/status", security(("basic" = [])),
+    responses(
+        (status = 200, description = "Publication status", body = Status),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+    ))]
+fn status() {}
+
+/// Push count bins: a JSON array (or one object) of bins, or NDJSON with
+/// `Content-Type: application/x-ndjson`. One request is one transaction. Authenticate with
+/// `Authorization: Bearer <device token>` (the device's own bins only) or Basic auth of a user allowed
+/// to ingest.
+#[utoipa::path(post, path = "/api/ingest/bins", request_body = Vec<IngestBin>,
+    security(("device_token" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "All bins stored", body = Accepted),
+        (status = 400, description = "A bad record, named by index and field; nothing stored", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+        (status = 403, description = "Bins of another device, or a user without the ingest permission", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+    ))]
+fn ingest_bins() {}
+
+/// Record a manual occupancy count (users allowed to ingest); it applies from the next publication.
+#[utoipa::path(post, path = "/api/occupancy/corrections", request_body = NewCorrection,
+    security(("basic" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = CorrectionView),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+        (status = 403, description = "Not allowed to ingest", body = ErrorBody),
+        (status = 404, description = "Unknown store", body = ErrorBody),
+    ))]
+fn add_correction() {}
+
+/// A store's occupancy corrections (users allowed to ingest).
+#[utoipa::path(get, path = "/api/occupancy/corrections", params(("store_code" = String, Query)),
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "The store's corrections by minute", body = Vec<CorrectionView>),
+        (status = 400, description = "store_code missing", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+        (status = 403, description = "Not allowed to ingest", body = ErrorBody),
+        (status = 404, description = "Unknown store", body = ErrorBody),
+    ))]
+fn list_corrections() {}
+
+/// One count bin as pushed by a device.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct IngestBin {
+    #[schema(example = "cnt-1")]
+    pub device_id: String,
+    /// The UTC start of the minute (seconds 0).
+    #[schema(example = "2023-10-26T12:06:00Z")]
+    pub minute: String,
+    #[serde(rename = "in")]
+    #[schema(example = 3, minimum = 0)]
+    pub entries: u32,
+    #[serde(rename = "out")]
+    #[schema(example = 0, minimum = 0)]
+    pub exits: u32,
+}
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up")))]
@@ -135,8 +224,9 @@ impl Modify for BasicAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "footfall", description = "People-counter metrics: visits and occupancy per store and minute."),
-    paths(visits, occupancy, healthz),
-    components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody)),
+    paths(visits, occupancy, stores, status, ingest_bins, add_correction, list_corrections, healthz),
+    components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody, StoreList, StoreView, Status,
+        IngestBin, Accepted, NewCorrection, CorrectionView)),
     modifiers(&BasicAuth)
 )]
 pub struct ApiDoc;

@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Correct occupancy with manual counts.
+    #[command(subcommand)]
+    Occupancy(OccupancyCommand),
     /// Ingest count bins from NDJSON (.ndjson, .jsonl, '-' for stdin) or CSV (.csv) files.
     Ingest {
         #[arg(required = true)]
@@ -49,6 +52,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create demo stores, devices, a user and a week of traffic, and publish it.
     Demo(DemoArgs),
+    /// Take a consistent copy of the embedded store while it is in use.
+    Backup { path: std::path::PathBuf },
+    /// Verify the store's integrity and that the published rollups equal the published bins.
+    Check,
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
 }
@@ -79,6 +86,27 @@ pub enum DeviceCommand {
         #[arg(long)]
         store: String,
     },
+    /// List devices with their store, last bin minute and last-seen time.
+    List,
+    /// Issue a new ingest token (printed alone on the last line); the old one stops working.
+    RotateToken { device_id: String },
+    /// Remove a device: its token stops working at once; its bins stay.
+    Remove { device_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OccupancyCommand {
+    /// Set the occupancy at the end of a minute; later minutes continue from it until the next reset.
+    Set {
+        store: String,
+        /// The minute (UTC unless an offset is given), e.g. 2023-10-26T12:30:00Z.
+        #[arg(long)]
+        at: String,
+        #[arg(long)]
+        value: u32,
+    },
+    /// List a store's corrections.
+    Corrections { store: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,6 +127,15 @@ pub enum UserCommand {
         #[arg(long)]
         can_ingest: bool,
     },
+    /// Set a user's password, read from stdin.
+    Passwd {
+        name: String,
+        /// Read the password from stdin (minus one trailing newline).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove a user; its credentials stop working at once.
+    Remove { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +148,31 @@ pub struct ServeArgs {
     /// Fill the database (a temporary one unless --database is given) with demo data first.
     #[arg(long)]
     pub demo: bool,
+    /// Subscribe to device bins on this MQTT broker: mqtt://HOST:PORT[?client_id=ID].
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// The largest ingest request body accepted, in bytes.
+    #[arg(long, default_value_t = app::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Concurrent connections accepted; more get a 503 and are closed.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (or finish a TLS handshake).
+    #[arg(long, default_value = "10s", value_parser = publish::parse_interval)]
+    pub header_timeout: Duration,
+    /// The longest a request may take, body included.
+    #[arg(long, default_value = "30s", value_parser = publish::parse_interval)]
+    pub request_timeout: Duration,
+    /// Failed sign-ins per username and minute before it is throttled (429); an address may fail four
+    /// times as often.
+    #[arg(long, default_value_t = crate::api::auth::DEFAULT_FAILURES_PER_MINUTE)]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +223,74 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             open().await?.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
             println!("added device {device_id} to store {store}; its ingest token (shown once):");
             println!("{token}");
+        }
+        Command::Device(DeviceCommand::List) => {
+            let devices = open().await?.device_statuses().await?;
+            println!("{:<24} {:<16} {:<22} last seen", "device", "store", "last bin minute");
+            for device in devices {
+                let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
+                let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+                let seen = if device.active { seen } else { format!("{seen} (removed)") };
+                println!("{:<24} {:<16} {:<22} {seen}", device.device_id, device.store_code, minute);
+            }
+        }
+        Command::Device(DeviceCommand::RotateToken { device_id }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            let token = new_device_token();
+            open().await?.rotate_device_token(device_id.clone(), hash_token(&token)).await?;
+            println!("new ingest token for device {device_id} (the old one no longer works):");
+            println!("{token}");
+        }
+        Command::Device(DeviceCommand::Remove { device_id }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            open().await?.remove_device(device_id.clone()).await?;
+            println!("removed device {device_id}; its bins stay, its token no longer works");
+        }
+        Command::User(UserCommand::Passwd { name, password_stdin: _ }) => {
+            let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
+            let password_hash = hash_password(&read_password_stdin()?);
+            open().await?.set_password(username.clone(), password_hash).await?;
+            println!("changed the password of user {username}");
+        }
+        Command::User(UserCommand::Remove { name }) => {
+            let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
+            open().await?.remove_user(username.clone()).await?;
+            println!("removed user {username}");
+        }
+        Command::Backup { path } => {
+            open().await?.backup(path.clone()).await?;
+            println!("backed up to {}", path.display());
+        }
+        Command::Check => {
+            let report = open().await?.check().await?;
+            for problem in &report.problems {
+                eprintln!("problem: {problem}");
+            }
+            if !report.problems.is_empty() {
+                bail!("the store is inconsistent ({} problems)", report.problems.len());
+            }
+            println!(
+                "ok: {} rollup rows in {} store-days match the published bins",
+                report.rollup_rows, report.periods
+            );
+        }
+        Command::Occupancy(OccupancyCommand::Set { store, at, value }) => {
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let instant =
+                crate::domain::time::parse_instant(&at).with_context(|| format!("--at: {at:?} is not a datetime"))?;
+            let minute = crate::domain::Minute::last_at_or_before(instant);
+            let correction = storage::Correction { minute, value, created_at: jiff::Timestamp::now() };
+            open().await?.add_correction(store.clone(), correction).await?;
+            println!(
+                "occupancy of store {store} set to {value} at the end of minute {minute}; visible after the next publication"
+            );
+        }
+        Command::Occupancy(OccupancyCommand::Corrections { store }) => {
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            println!("{:<22} {:>6}  recorded", "minute", "value");
+            for correction in open().await?.corrections(store).await? {
+                println!("{:<22} {:>6}  {}", correction.minute.to_string(), correction.value, correction.created_at);
+            }
         }
         Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores, can_ingest }) => {
             let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
@@ -291,27 +421,47 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     if args.demo {
         eprintln!("creating demo data in {url} ...");
         let credentials = demo::create(storage.as_ref(), 7, jiff::Timestamp::now()).await?;
         let now = jiff::Timestamp::now();
         let from = now - jiff::SignedDuration::from_hours(24);
-        println!("footfall is serving demo data on http://{address}/");
+        println!("footfall is serving demo data on {scheme}://{address}/");
         println!("  user: {}  password: {}", credentials.username, credentials.password);
-        println!("  API reference: http://{address}/api/docs");
+        println!("  API reference: {scheme}://{address}/api/docs");
         println!("  try:");
         println!(
-            "  curl -u '{}:{}' 'http://{address}/api/bi/acquisition-metrics/visits/?store_code={}&datetime_gte={}&datetime_lte={}&page_size=5'",
+            "  curl -u '{}:{}' '{scheme}://{address}/api/bi/acquisition-metrics/visits/?store_code={}&datetime_gte={}&datetime_lte={}&page_size=5'{}",
             credentials.username,
             credentials.password,
             demo::ATHENS_STORE,
             from.strftime("%Y-%m-%dT%H:%M:%SZ"),
             now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            if scheme == "https" { " --insecure" } else { "" },
         );
     } else {
-        println!("footfall is serving {url} on http://{address}/ (API reference: http://{address}/api/docs)");
+        println!("footfall is serving {url} on {scheme}://{address}/ (API reference: {scheme}://{address}/api/docs)");
     }
-    let config = app::ServerConfig { publish_interval: args.publish_interval };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let config = app::ServerConfig {
+        publish_interval: args.publish_interval,
+        max_body_bytes: args.max_body_bytes,
+        mqtt: args.mqtt,
+        tls,
+        limits: crate::server::ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_timeout,
+            ..Default::default()
+        },
+        request_timeout: args.request_timeout,
+        auth_failures_per_minute: args.auth_failures_per_minute,
+        ..Default::default()
+    };
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
     result

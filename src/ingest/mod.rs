@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::domain::{Counts, Minute};
 use crate::storage::{Bin, Catalog};
@@ -52,16 +53,17 @@ pub fn parse(format: Format, text: &str) -> Result<Vec<Record>, RecordError> {
     }
 }
 
+/// The fields of one JSON bin, each kept raw so that an error can name the field. Other fields are ignored.
 #[derive(Deserialize)]
-struct JsonBin<'a> {
+struct JsonFields<'a> {
     #[serde(borrow)]
-    device_id: Cow<'a, str>,
+    device_id: Option<&'a RawValue>,
     #[serde(borrow)]
-    minute: Cow<'a, str>,
-    #[serde(rename = "in")]
-    entries: i64,
-    #[serde(rename = "out")]
-    exits: i64,
+    minute: Option<&'a RawValue>,
+    #[serde(borrow, rename = "in")]
+    entries: Option<&'a RawValue>,
+    #[serde(borrow, rename = "out")]
+    exits: Option<&'a RawValue>,
 }
 
 /// Remembers the last minute parsed: consecutive records usually share it.
@@ -102,21 +104,66 @@ fn record(line: usize, device_id: &str, minute: Minute, entries: i64, exits: i64
     })
 }
 
+/// Parses one JSON bin object; errors name the field.
+fn json_record(line: usize, json: &str, minutes: &mut MinuteParser) -> Result<Record, String> {
+    let fields: JsonFields =
+        serde_json::from_str(json).map_err(|e| format!("not a JSON object with device_id, minute, in, out: {e}"))?;
+    fn required<'a>(name: &str, value: Option<&'a RawValue>) -> Result<&'a str, String> {
+        value.map(RawValue::get).ok_or_else(|| format!("{name}: missing"))
+    }
+    let text = |name: &str, value| -> Result<Cow<'_, str>, String> {
+        serde_json::from_str(required(name, value)?).map_err(|_| format!("{name}: must be a string"))
+    };
+    let integer = |name: &str, value| -> Result<i64, String> {
+        let raw = required(name, value)?;
+        serde_json::from_str(raw).map_err(|_| format!("{name}: must be an integer, got {raw}"))
+    };
+    let device_id = text("device_id", fields.device_id)?;
+    let minute = minutes.parse(&text("minute", fields.minute)?)?;
+    record(line, &device_id, minute, integer("in", fields.entries)?, integer("out", fields.exits)?)
+}
+
 /// One JSON object per line; blank lines are skipped.
 pub fn parse_ndjson(text: &str) -> Result<Vec<Record>, RecordError> {
     let mut minutes = MinuteParser::default();
     let mut records = Vec::with_capacity(text.len() / 64);
     for (index, line) in text.lines().enumerate() {
-        let line_number = index + 1;
         if line.trim().is_empty() {
             continue;
         }
-        let fail = |message: String| RecordError { line: line_number, message };
-        let bin: JsonBin = serde_json::from_str(line).map_err(|e| fail(format!("malformed record: {e}")))?;
-        let minute = minutes.parse(&bin.minute).map_err(fail)?;
-        records.push(record(line_number, &bin.device_id, minute, bin.entries, bin.exits).map_err(fail)?);
+        let line_number = index + 1;
+        let record = json_record(line_number, line, &mut minutes);
+        records.push(record.map_err(|message| RecordError { line: line_number, message })?);
     }
     Ok(records)
+}
+
+/// A rejected record of a request body: its 0-based index in the batch and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bins[{index}]: {message}")]
+pub struct BatchError {
+    pub index: usize,
+    pub message: String,
+}
+
+/// A request or message body: a JSON array of bins, a single bin object, or (with `ndjson`) one bin per
+/// line. Records are numbered by their 0-based index in the batch.
+pub fn parse_batch(body: &str, ndjson: bool) -> Result<Vec<Record>, BatchError> {
+    let mut minutes = MinuteParser::default();
+    let items: Vec<&str> = if ndjson {
+        body.lines().filter(|line| !line.trim().is_empty()).collect()
+    } else if body.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(body)
+            .map_err(|e| BatchError { index: 0, message: format!("the body is not a JSON array of bins: {e}") })?;
+        items.into_iter().map(RawValue::get).collect()
+    } else {
+        vec![body]
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| json_record(index, item, &mut minutes).map_err(|message| BatchError { index, message }))
+        .collect()
 }
 
 /// A header `device_id,minute,in,out`, then one bin per row.
@@ -159,7 +206,7 @@ pub fn resolve(catalog: &Catalog, records: &[Record]) -> Result<Vec<Bin>, Record
     records
         .iter()
         .map(|record| {
-            let device = catalog.device_by_id(&record.device_id).ok_or_else(|| RecordError {
+            let device = catalog.device_by_id(&record.device_id).filter(|d| d.active).ok_or_else(|| RecordError {
                 line: record.line,
                 message: format!("unknown device {:?}", record.device_id),
             })?;
@@ -183,9 +230,13 @@ mod tests {
         let cases = [
             ("{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":-1,\"out\":0}", "negative"),
             ("{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:30Z\",\"in\":1,\"out\":0}", "seconds"),
-            ("{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":1}", "malformed"),
-            ("not json", "malformed"),
-            ("{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":1.5,\"out\":0}", "malformed"),
+            ("{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":1}", "out: missing"),
+            ("not json", "not a JSON object"),
+            (
+                "{\"device_id\":\"a\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":1.5,\"out\":0}",
+                "in: must be an integer",
+            ),
+            ("{\"device_id\":7,\"minute\":\"2023-10-26T12:06:00Z\",\"in\":1,\"out\":0}", "device_id: must be a string"),
         ];
         for (line, expected) in cases {
             let text = format!("{}\n{line}\n", good.lines().next().unwrap());
@@ -206,6 +257,22 @@ mod tests {
                 .unwrap_err();
         assert_eq!(error.line, 3);
         assert!(error.message.contains("in"));
+    }
+
+    #[test]
+    fn batches_are_arrays_objects_or_ndjson_and_errors_name_index_and_field() {
+        let bin = |minute: &str, entries: i64| {
+            format!("{{\"device_id\":\"d\",\"minute\":\"{minute}\",\"in\":{entries},\"out\":0}}")
+        };
+        let (a, b) = (bin("2023-10-26T12:06:00Z", 1), bin("2023-10-26T12:07:00Z", 2));
+        assert_eq!(parse_batch(&format!("[{a},{b}]"), false).unwrap().len(), 2);
+        assert_eq!(parse_batch(&a, false).unwrap().len(), 1);
+        assert_eq!(parse_batch(&format!("{a}\n\n{b}\n"), true).unwrap().len(), 2);
+        let error = parse_batch(&format!("[{a},{}]", bin("2023-10-26T12:07:00Z", -2)), false).unwrap_err();
+        assert_eq!(error.to_string(), "bins[1]: in: must not be negative, got -2");
+        let error = parse_batch(&format!("[{a},{}]", bin("2023-10-26T12:07:05Z", 1)), false).unwrap_err();
+        assert!(error.to_string().starts_with("bins[1]: minute:"), "{error}");
+        assert!(parse_batch("[1,", false).is_err());
     }
 
     #[test]

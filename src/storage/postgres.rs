@@ -46,7 +46,8 @@ CREATE TABLE devices (
     store_id bigint NOT NULL REFERENCES stores (id),
     token_hash text NOT NULL UNIQUE,
     last_bin_minute bigint,
-    last_seen_at bigint
+    last_seen_at bigint,
+    removed_at bigint
 );
 CREATE INDEX devices_by_store ON devices (store_id);
 CREATE TABLE users (
@@ -215,7 +216,7 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
     // concurrent change costs at most one extra reload.
     let version = meta(transaction, "catalog_version").await?;
     let stores = transaction.query("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores", &[]);
-    let devices = transaction.query("SELECT id, device_id, store_id FROM devices", &[]);
+    let devices = transaction.query("SELECT id, device_id, store_id, removed_at IS NULL FROM devices", &[]);
     let (stores, devices) = futures_util::try_join!(stores, devices)?;
     let invalid = |what: String| StorageError::Invalid(what);
     let stores = stores
@@ -239,7 +240,12 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
     let devices = devices
         .iter()
         .map(|row| {
-            Ok(Device { key: row.get(0), device_id: DeviceId::parse(row.get(1)).map_err(invalid)?, store: row.get(2) })
+            Ok(Device {
+                key: row.get(0),
+                device_id: DeviceId::parse(row.get(1)).map_err(invalid)?,
+                store: row.get(2),
+                active: row.get(3),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Catalog::new(version, stores, devices))
@@ -718,6 +724,77 @@ async fn device_rows(
     Ok(RowsPage { count: count.get::<_, i64>(0) as u64, rows })
 }
 
+/// Everything `check` verifies, in one snapshot.
+async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Result<CheckReport> {
+    let catalog = storage.catalog_in(transaction).await?;
+    let mut problems = Vec::new();
+    let stored = transaction
+        .query("SELECT store_id, minute, entries, exits, occupancy FROM store_minutes ORDER BY store_id, minute", &[])
+        .await?
+        .iter()
+        .map(|row| StoredRollup {
+            store: row.get(0),
+            minute: minute(row.get(1)),
+            entries: row.get(2),
+            exits: row.get(3),
+            occupancy: row.get(4),
+        })
+        .collect::<Vec<_>>();
+    let expected = transaction
+        .query(
+            "SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins
+             GROUP BY store_id, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY store_id, minute",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), minute(row.get(1)), row.get(2), row.get(3)))
+        .collect::<Vec<_>>();
+    let corrections = transaction
+        .query(
+            "SELECT store_id, minute, value FROM occupancy_corrections WHERE published ORDER BY store_id, minute",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), minute(row.get(1)), row.get(2)))
+        .collect::<Vec<_>>();
+    let rollup_rows = stored.len() as u64;
+    let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
+    problems.extend(found);
+    let recorded = transaction
+        .query("SELECT store_id, period_start, period_end, row_count FROM store_periods", &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let period = Period { start: minute(row.get(1)), end: minute(row.get(2)) };
+            ((row.get::<_, i64>(0), period), row.get::<_, i64>(3) as u64)
+        })
+        .collect::<BTreeMap<_, _>>();
+    if recorded != periods {
+        let differing = periods.iter().filter(|(key, count)| recorded.get(key) != Some(count)).count()
+            + recorded.keys().filter(|key| !periods.contains_key(key)).count();
+        problems.push(format!("{differing} store-day row counts differ from the rollup"));
+    }
+    // The row positions that count periods cut by a query's bounds.
+    let misplaced: i64 = transaction
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT m.period_row,
+                        row_number() OVER (PARTITION BY p.store_id, p.period_start ORDER BY m.minute) AS position
+                 FROM store_minutes m JOIN store_periods p
+                   ON p.store_id = m.store_id AND m.minute >= p.period_start AND m.minute < p.period_end) rows
+             WHERE period_row <> position",
+            &[],
+        )
+        .await?
+        .get(0);
+    if misplaced > 0 {
+        problems.push(format!("{misplaced} rollup rows have a wrong position within their store-day"));
+    }
+    Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
+}
+
 /// Writes sorted, deduplicated bins into pending_bins.
 async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
     const UPSERT: &str = "ON CONFLICT (store_id, device_id, minute)
@@ -863,14 +940,18 @@ impl Storage for PostgresStorage {
 
     async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached("SELECT id FROM devices WHERE token_hash = $1").await?;
+        let statement =
+            client.prepare_cached("SELECT id FROM devices WHERE token_hash = $1 AND removed_at IS NULL").await?;
         Ok(client.query_opt(&statement, &[&token_hash]).await?.map(|row| row.get(0)))
     }
 
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
         let client = self.pool.get().await?;
         let changed = client
-            .execute("UPDATE devices SET token_hash = $1 WHERE device_id = $2", &[&token_hash, &device_id.as_str()])
+            .execute(
+                "UPDATE devices SET token_hash = $1 WHERE device_id = $2 AND removed_at IS NULL",
+                &[&token_hash, &device_id.as_str()],
+            )
             .await?;
         if changed == 0 {
             return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
@@ -882,7 +963,7 @@ impl Storage for PostgresStorage {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at
+                "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
                  FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id COLLATE \"C\"",
                 &[],
             )
@@ -892,11 +973,67 @@ impl Storage for PostgresStorage {
                 Ok(DeviceStatus {
                     device_id: DeviceId::parse(row.get(0)).map_err(StorageError::Invalid)?,
                     store_code: StoreCode::parse(row.get(1)).map_err(StorageError::Invalid)?,
+                    active: row.get(4),
                     last_bin_minute: row.get::<_, Option<i64>>(2).and_then(Minute::from_unix_seconds),
                     last_seen_at: row.get::<_, Option<i64>>(3).and_then(|ms| Timestamp::from_millisecond(ms).ok()),
                 })
             })
             .collect()
+    }
+
+    async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let changed = transaction
+            .execute(
+                "UPDATE devices SET removed_at = $1 WHERE device_id = $2 AND removed_at IS NULL",
+                &[&Timestamp::now().as_millisecond(), &device_id.as_str()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+        }
+        bump_catalog(&transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&password_hash, &username.as_str()])
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("user {username} does not exist")));
+        }
+        Ok(())
+    }
+
+    async fn remove_user(&self, username: Username) -> Result<()> {
+        let client = self.pool.get().await?;
+        let changed = client.execute("DELETE FROM users WHERE username = $1", &[&username.as_str()]).await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("user {username} does not exist")));
+        }
+        Ok(())
+    }
+
+    async fn backup(&self, _path: std::path::PathBuf) -> Result<()> {
+        // A file copy is the embedded store's backup; PostgreSQL has its own tools, which also keep
+        // roles, settings and point-in-time recovery (docs/scaling.md).
+        Err(StorageError::Invalid(
+            "footfall backup copies the embedded SQLite store; back up PostgreSQL with pg_dump or continuous archiving"
+                .into(),
+        ))
+    }
+
+    async fn check(&self) -> Result<CheckReport> {
+        let mut client = self.pool.get().await?;
+        let transaction =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let report = check(self, &transaction).await?;
+        transaction.commit().await?;
+        Ok(report)
     }
 
     async fn ingest(&self, mut bins: Vec<Bin>, received_at: Timestamp) -> Result<u64> {

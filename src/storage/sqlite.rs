@@ -32,7 +32,8 @@ CREATE TABLE devices (
     store_id INTEGER NOT NULL REFERENCES stores (id),
     token_hash TEXT NOT NULL UNIQUE,
     last_bin_minute INTEGER,
-    last_seen_at INTEGER
+    last_seen_at INTEGER,
+    removed_at INTEGER
 );
 CREATE INDEX devices_by_store ON devices (store_id);
 CREATE TABLE users (
@@ -193,12 +194,12 @@ fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut statement = connection.prepare("SELECT id, device_id, store_id FROM devices")?;
+    let mut statement = connection.prepare("SELECT id, device_id, store_id, removed_at IS NULL FROM devices")?;
     let devices = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?)))?
+        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?)))?
         .map(|row| {
-            let (key, device_id, store) = row?;
-            Ok(Device { key, device_id: DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?, store })
+            let (key, device_id, store, active) = row?;
+            Ok(Device { key, device_id: DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?, store, active })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Catalog::new(version, stores, devices))
@@ -330,6 +331,60 @@ impl Inner {
         transaction.execute("UPDATE meta SET value = ?1 WHERE key = 'last_published_at'", [now.as_millisecond()])?;
         Ok(PublishSummary { bins: keys.len() as u64, periods: touched.len() as u64 })
     }
+}
+
+/// Everything `check` verifies, in one read transaction.
+fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
+    let mut problems = Vec::new();
+    let integrity: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if integrity != "ok" {
+        problems.push(format!("SQLite integrity check: {integrity}"));
+    }
+    let catalog = inner.catalog(connection)?;
+    let minute = |seconds: i64| Minute::from_unix_seconds(seconds).expect("stored");
+    let mut statement = connection
+        .prepare("SELECT store_id, minute, entries, exits, occupancy FROM store_minutes ORDER BY store_id, minute")?;
+    let stored = statement
+        .query_map([], |row| {
+            Ok(StoredRollup {
+                store: row.get(0)?,
+                minute: minute(row.get(1)?),
+                entries: row.get(2)?,
+                exits: row.get(3)?,
+                occupancy: row.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare(
+        "SELECT d.store_id, b.minute, sum(b.entries), sum(b.exits) FROM bins b JOIN devices d ON d.id = b.device_id
+         GROUP BY d.store_id, b.minute HAVING sum(b.entries) + sum(b.exits) > 0 ORDER BY d.store_id, b.minute",
+    )?;
+    let expected = statement
+        .query_map([], |row| Ok((row.get(0)?, minute(row.get(1)?), row.get(2)?, row.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare(
+        "SELECT store_id, minute, value FROM occupancy_corrections WHERE published = 1 ORDER BY store_id, minute",
+    )?;
+    let corrections = statement
+        .query_map([], |row| Ok((row.get(0)?, minute(row.get(1)?), row.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rollup_rows = stored.len() as u64;
+    let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
+    problems.extend(found);
+    let mut statement =
+        connection.prepare("SELECT store_id, period_start, period_end, row_count FROM store_periods")?;
+    let recorded = statement
+        .query_map([], |row| {
+            let period = Period { start: minute(row.get(1)?), end: minute(row.get(2)?) };
+            Ok(((row.get::<_, i64>(0)?, period), row.get::<_, i64>(3)? as u64))
+        })?
+        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+    if recorded != periods {
+        let differing = periods.iter().filter(|(key, count)| recorded.get(key) != Some(count)).count()
+            + recorded.keys().filter(|key| !periods.contains_key(key)).count();
+        problems.push(format!("{differing} store-day row counts differ from the rollup"));
+    }
+    Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
 }
 
 fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
@@ -596,7 +651,7 @@ impl Storage for SqliteStorage {
         self.run(move |inner| {
             inner.reader(|connection| {
                 Ok(connection
-                    .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1")?
+                    .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1 AND removed_at IS NULL")?
                     .query_row([&token_hash], |row| row.get(0))
                     .optional()?)
             })
@@ -608,7 +663,7 @@ impl Storage for SqliteStorage {
         self.run(move |inner| {
             inner.write(|transaction| {
                 let changed = transaction.execute(
-                    "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2",
+                    "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
                     params![token_hash, device_id.as_str()],
                 )?;
                 if changed == 0 {
@@ -624,7 +679,7 @@ impl Storage for SqliteStorage {
         self.run(|inner| {
             inner.reader(|connection| {
                 let mut statement = connection.prepare(
-                    "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at
+                    "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
                      FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id",
                 )?;
                 let rows = statement.query_map([], |row| {
@@ -633,18 +688,92 @@ impl Storage for SqliteStorage {
                         row.get::<_, String>(1)?,
                         row.get::<_, Option<i64>>(2)?,
                         row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, bool>(4)?,
                     ))
                 })?;
                 rows.map(|row| {
-                    let (device_id, store_code, last_bin_minute, last_seen_at) = row?;
+                    let (device_id, store_code, last_bin_minute, last_seen_at, active) = row?;
                     Ok(DeviceStatus {
                         device_id: DeviceId::parse(&device_id).map_err(StorageError::Invalid)?,
                         store_code: StoreCode::parse(&store_code).map_err(StorageError::Invalid)?,
+                        active,
                         last_bin_minute: last_bin_minute.and_then(Minute::from_unix_seconds),
                         last_seen_at: last_seen_at.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
                     })
                 })
                 .collect()
+            })
+        })
+        .await
+    }
+
+    async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let changed = transaction.execute(
+                    "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
+                    params![Timestamp::now().as_millisecond(), device_id.as_str()],
+                )?;
+                if changed == 0 {
+                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+                }
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let changed = transaction.execute(
+                    "UPDATE users SET password_hash = ?1 WHERE username = ?2",
+                    params![password_hash, username.as_str()],
+                )?;
+                if changed == 0 {
+                    return Err(StorageError::NotFound(format!("user {username} does not exist")));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn remove_user(&self, username: Username) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|transaction| {
+                let changed = transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?;
+                if changed == 0 {
+                    return Err(StorageError::NotFound(format!("user {username} does not exist")));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn backup(&self, path: PathBuf) -> Result<()> {
+        self.run(move |inner| {
+            if path.exists() {
+                return Err(StorageError::AlreadyExists(format!("{} already exists", path.display())));
+            }
+            // VACUUM INTO copies one read snapshot: consistent while writers go on, and compact.
+            inner.reader(|connection| {
+                connection.execute("VACUUM INTO ?1", [path.to_string_lossy()])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<CheckReport> {
+        self.run(|inner| {
+            inner.reader(|connection| {
+                connection.execute_batch("BEGIN")?;
+                let result = check(inner, connection);
+                connection.execute_batch("COMMIT")?;
+                result
             })
         })
         .await

@@ -104,7 +104,7 @@ pub struct TestApp {
 impl TestApp {
     /// A server that makes ingested data visible at once (`--publish-interval 0`).
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, ServerConfig { publish_interval: Duration::ZERO }).await
+        Self::spawn_with(backend, ServerConfig::immediate()).await
     }
 
     pub async fn spawn_with(backend: Backend, config: ServerConfig) -> TestApp {
@@ -290,5 +290,79 @@ impl Response {
 
     pub fn results(&self) -> &Vec<Value> {
         self.body["results"].as_array().expect("results")
+    }
+}
+
+/// The credentials most tests use for their all-stores user.
+pub const ANALYST: (&str, &str) = ("analyst", "s3cret");
+
+impl TestApp {
+    /// Adds a store with a non-default occupancy reset (`HH:MM`).
+    pub fn add_store_with_reset(&self, code: &str, timezone: &str, reset: &str) {
+        self.cli_ok(&["store", "add", code, "--timezone", timezone, "--occupancy-reset", reset], None);
+    }
+
+    /// Ingests owned bins (e.g. generated ones) in one NDJSON file and asserts success.
+    pub fn ingest_owned(&self, bins: &[(String, String, u32, u32)]) {
+        let borrowed: Vec<_> = bins.iter().map(|(d, m, i, o)| (d.as_str(), m.as_str(), *i, *o)).collect();
+        self.ingest(&borrowed);
+    }
+
+    /// GET of an absolute URL built by the API (a `next` or `previous` link), which must point at this
+    /// server.
+    pub async fn follow(&self, url: &str, credentials: Option<(&str, &str)>) -> Response {
+        let path = url.strip_prefix(&self.address).unwrap_or_else(|| panic!("{url} is not on {}", self.address));
+        self.get(path, credentials).await
+    }
+
+    /// Follows `next` from `path_and_query` to the last page, asserting every page is a 200 with the same
+    /// `count` and a `previous` link exactly when it is not the first. Returns the pages in order.
+    pub async fn walk(&self, path_and_query: &str, credentials: Option<(&str, &str)>) -> Vec<Response> {
+        let first = self.get(path_and_query, credentials).await;
+        assert_eq!(first.status, 200, "{path_and_query}: {}", first.body);
+        let count = first.body["count"].clone();
+        let mut pages = vec![first];
+        while let Some(next) = pages.last().unwrap().body["next"].as_str().map(str::to_owned) {
+            let page = self.follow(&next, credentials).await;
+            assert_eq!(page.status, 200, "{next}: {}", page.body);
+            assert_eq!(page.body["count"], count, "{next}");
+            assert!(page.body["previous"].is_string(), "{next} has no previous link");
+            assert!(!page.results().is_empty(), "{next} is an empty page");
+            pages.push(page);
+            assert!(pages.len() < 100_000, "runaway walk");
+        }
+        pages
+    }
+
+    /// Every row of every page reached from `path_and_query` by following `next`.
+    pub async fn walk_rows(&self, path_and_query: &str, credentials: Option<(&str, &str)>) -> Vec<Value> {
+        let pages = self.walk(path_and_query, credentials).await;
+        let rows: Vec<Value> = pages.iter().flat_map(|page| page.results().iter().cloned()).collect();
+        assert_eq!(pages[0].body["count"].as_u64(), Some(rows.len() as u64), "count matches the rows walked");
+        rows
+    }
+}
+
+/// Percent-encodes a query parameter value (so `+03:00` survives the trip).
+pub fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `/api/bi/acquisition-metrics/{endpoint}/?datetime_gte=..&datetime_lte=..` plus `extra` (`&`-joined,
+/// already encoded) when not empty. The bounds are encoded.
+pub fn metrics_path(endpoint: &str, gte: &str, lte: &str, extra: &str) -> String {
+    let mut path =
+        format!("/api/bi/acquisition-metrics/{endpoint}/?datetime_gte={}&datetime_lte={}", encode(gte), encode(lte));
+    if !extra.is_empty() {
+        path.push('&');
+        path.push_str(extra);
+    }
+    path
+}
+
+impl Response {
+    /// The `minute` of every result row.
+    pub fn minutes(&self) -> Vec<String> {
+        self.results().iter().map(|row| row["minute"].as_str().expect("minute").to_owned()).collect()
     }
 }

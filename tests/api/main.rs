@@ -4,10 +4,14 @@
 mod helpers;
 
 mod errors;
+mod hardening;
+mod http_ingest;
 mod ingest;
 mod isolation;
+mod mqtt;
 mod oracle;
 mod pagination;
+mod publication;
 mod scaling;
 mod seed;
 mod semantics;

@@ -31,7 +31,7 @@ const OCCUPANCY: &str = "/api/bi/acquisition-metrics/occupancy/";
 
 /// An interval no test outlives, so that nothing is published behind the test's back.
 fn never() -> ServerConfig {
-    ServerConfig { publish_interval: Duration::from_secs(365 * 86_400) }
+    ServerConfig { publish_interval: Duration::from_secs(365 * 86_400), ..Default::default() }
 }
 
 /// A second server over the first one's database.
@@ -79,8 +79,11 @@ async fn visible_rows(app: &TestApp) -> u64 {
 }
 
 async fn two_servers_answer_every_request_identically(backend: Backend) {
-    let first = TestApp::spawn_with(backend, ServerConfig { publish_interval: Duration::from_secs(2) }).await;
-    let second = second_server(&first, ServerConfig { publish_interval: Duration::from_secs(2) }).await;
+    let first =
+        TestApp::spawn_with(backend, ServerConfig { publish_interval: Duration::from_secs(2), ..Default::default() })
+            .await;
+    let second =
+        second_server(&first, ServerConfig { publish_interval: Duration::from_secs(2), ..Default::default() }).await;
     set_up_two_stores(&first);
     first.ingest(BINS);
     first.publish();
@@ -146,8 +149,8 @@ async fn middle_of_a_slot(interval: Duration) -> i64 {
 
 async fn scheduled_publication_happens_once_per_slot_across_two_servers(backend: Backend) {
     let interval = Duration::from_secs(2);
-    let first = TestApp::spawn_with(backend, ServerConfig { publish_interval: interval }).await;
-    let second = second_server(&first, ServerConfig { publish_interval: interval }).await;
+    let first = TestApp::spawn_with(backend, ServerConfig { publish_interval: interval, ..Default::default() }).await;
+    let second = second_server(&first, ServerConfig { publish_interval: interval, ..Default::default() }).await;
     set_up_two_stores(&first);
     let slot = middle_of_a_slot(interval).await;
     let before = first.storage.publication_mark().await.unwrap().generation;

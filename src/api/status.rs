@@ -1,0 +1,47 @@
+//! `GET /api/status`: what is published, what is waiting, and when the next publication is due.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::publish::next_slot;
+use crate::server::ClientAddr;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// When data was last published (UTC), or null if never.
+    pub last_publication: Option<String>,
+    /// When the next scheduled publication is due (UTC); null with `--publish-interval 0`, where data
+    /// is published as soon as it is asked for.
+    pub next_publication: Option<String>,
+    pub publish_interval_seconds: u64,
+    /// Bins ingested but not yet visible.
+    pub bins_pending: u64,
+    /// Bins visible through the API.
+    pub bins_published: u64,
+}
+
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> Result<Json<Status>, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
+    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
+    state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
+    let publication = state.storage.publication().await?;
+    let next = (!state.publish_interval.is_zero()).then(|| next_slot(jiff::Timestamp::now(), state.publish_interval).1);
+    Ok(Json(Status {
+        last_publication: publication.mark.published_at.map(|at| at.to_string()),
+        next_publication: next.map(|at| at.to_string()),
+        publish_interval_seconds: state.publish_interval.as_secs(),
+        bins_pending: publication.pending_bins,
+        bins_published: publication.published_bins,
+    }))
+}

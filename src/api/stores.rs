@@ -1,0 +1,66 @@
+//! `GET /api/stores`: the stores the user may see, for clients such as the dashboard.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::Minute;
+use crate::domain::time::LocalMinuteWriter;
+use crate::server::ClientAddr;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StoreView {
+    #[schema(example = "116500")]
+    pub store_code: String,
+    #[schema(example = "Athens Ermou")]
+    pub name: String,
+    /// IANA time zone.
+    #[schema(example = "Europe/Athens")]
+    pub timezone: String,
+    /// Local time of day at which occupancy restarts from 0.
+    #[schema(example = "00:00")]
+    pub occupancy_reset: String,
+    /// The store's UTC offset now.
+    #[schema(example = "+02:00")]
+    pub utc_offset: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StoreList {
+    pub count: usize,
+    /// Ordered by store_code.
+    pub results: Vec<StoreView>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> Result<Json<StoreList>, ApiError> {
+    let client = client.map(|Extension(ClientAddr(address))| address.ip());
+    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
+    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
+    let catalog = state.storage.catalog().await?;
+    let now = Minute::last_at_or_before(jiff::Timestamp::now());
+    let results: Vec<StoreView> = catalog
+        .stores()
+        .iter()
+        .filter(|store| user.scope.includes(store.key))
+        .map(|store| {
+            let rendered = LocalMinuteWriter::new(&store.timezone).render(now);
+            StoreView {
+                store_code: store.code.to_string(),
+                name: store.name.clone(),
+                timezone: store.timezone.iana_name().unwrap_or("UTC").to_owned(),
+                occupancy_reset: store.reset.to_string(),
+                utc_offset: String::from_utf8_lossy(&rendered[19..]).into_owned(),
+            }
+        })
+        .collect();
+    Ok(Json(StoreList { count: results.len(), results }))
+}

@@ -1,0 +1,193 @@
+//! Hardening: throttled sign-ins, equal timing for unknown users, TLS, limits, account and device
+//! lifecycle, backup and check.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+use footfall::app::ServerConfig;
+use footfall::server::ConnectionLimits;
+
+backend_tests!(
+    a_changed_password_is_verified_again_despite_the_cache,
+    removed_users_and_devices_stop_working_at_once_and_bins_stay,
+    check_passes_on_a_consistent_store_and_after_late_data_and_corrections,
+);
+
+const VISITS: &str =
+    "/api/bi/acquisition-metrics/visits/?datetime_gte=2023-10-26T00:00:00Z&datetime_lte=2023-10-27T00:00:00Z";
+
+async fn seeded(backend: Backend, config: ServerConfig) -> (TestApp, String) {
+    let app = TestApp::spawn_with(backend, config).await;
+    app.add_store("116500", "Europe/Athens");
+    let token = app.add_device("cnt-1", "116500");
+    app.add_user("analyst", "right", &[]);
+    app.ingest(&[("cnt-1", "2023-10-26T12:06:00Z", 3, 0)]);
+    (app, token)
+}
+
+async fn a_changed_password_is_verified_again_despite_the_cache(backend: Backend) {
+    let (app, _) = seeded(backend, ServerConfig::immediate()).await;
+    assert_eq!(app.get(VISITS, Some(("analyst", "right"))).await.status, 200); // now cached
+    app.cli_ok(&["user", "passwd", "analyst", "--password-stdin"], Some("new\n"));
+    assert_eq!(
+        app.get(VISITS, Some(("analyst", "right"))).await.status,
+        401,
+        "the cached old password no longer works"
+    );
+    assert_eq!(app.get(VISITS, Some(("analyst", "new"))).await.status, 200);
+    assert!(!app.cli(&["user", "passwd", "ghost", "--password-stdin"], Some("x")).status.success());
+}
+
+async fn removed_users_and_devices_stop_working_at_once_and_bins_stay(backend: Backend) {
+    let (app, token) = seeded(backend, ServerConfig::immediate()).await;
+    app.add_user("other", "pw", &[]);
+    assert_eq!(app.get(VISITS, Some(("other", "pw"))).await.status, 200);
+    app.cli_ok(&["user", "remove", "other"], None);
+    assert_eq!(app.get(VISITS, Some(("other", "pw"))).await.error_code(), "authentication_failed");
+
+    let post = |token: String| {
+        let request = app.client.post(app.url("/api/ingest/bins")).bearer_auth(token).json(&serde_json::json!([
+            {"device_id": "cnt-1", "minute": "2023-10-26T12:07:00Z", "in": 1, "out": 0}
+        ]));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post(token.clone()).await, 200);
+    app.cli_ok(&["device", "remove", "cnt-1"], None);
+    assert_eq!(post(token).await, 401, "the removed device's token stops working");
+    let refused = app.ingest_file("late.ndjson", &crate::helpers::ndjson(&[("cnt-1", "2023-10-26T12:08:00Z", 1, 0)]));
+    assert!(!refused.status.success(), "a removed device cannot send through the CLI either");
+    let rows = app.get(VISITS, Some(("analyst", "right"))).await;
+    assert_eq!(rows.body["count"], 2, "its bins stay: {}", rows.body);
+    assert_eq!(app.get(&format!("{VISITS}&device_id=cnt-1"), Some(("analyst", "right"))).await.body["count"], 2);
+    assert!(app.cli_ok(&["device", "list"], None).contains("(removed)"));
+    assert!(!app.cli(&["device", "remove", "cnt-1"], None).status.success(), "removing twice is refused");
+}
+
+async fn check_passes_on_a_consistent_store_and_after_late_data_and_corrections(backend: Backend) {
+    let (app, _) = seeded(backend, ServerConfig::immediate()).await;
+    app.ingest(&[("cnt-1", "2023-10-26T12:00:00Z", 5, 1), ("cnt-1", "2023-10-26T12:06:00Z", 0, 0)]);
+    app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T12:03:00Z", "--value", "9"], None);
+    app.publish();
+    let report = app.cli_ok(&["check"], None);
+    assert!(report.starts_with("ok: 1 rollup rows in 1 store-days"), "{report}");
+}
+
+#[tokio::test]
+async fn check_detects_a_tampered_rollup_and_backup_copies_everything() {
+    let (app, _) = seeded(Backend::Sqlite, ServerConfig::immediate()).await;
+    app.publish();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    app.cli_ok(&["backup", copy.to_str().unwrap()], None);
+    assert!(!app.cli(&["backup", copy.to_str().unwrap()], None).status.success(), "never overwrites");
+    let copy_url = format!("sqlite://{}", copy.display());
+    let copied = crate::helpers::run_cli(&copy_url, &["check"], None);
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(String::from_utf8_lossy(&copied.stdout).starts_with("ok: 1 rollup rows"));
+
+    let path = app.database_url.strip_prefix("sqlite://").unwrap().to_owned();
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.execute("UPDATE store_minutes SET occupancy = occupancy + 1", []).unwrap();
+    let output = app.cli(&["check"], None);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("occupancy"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_with_retry_after() {
+    let (app, _) = seeded(Backend::Sqlite, ServerConfig::immediate()).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.get(VISITS, Some(("analyst", "wrong"))).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    let throttled = app.get(VISITS, Some(("analyst", "right"))).await;
+    assert_eq!(throttled.status, 429, "while blocked, even the right password waits");
+    assert_eq!(throttled.error_code(), "throttled");
+    let retry_after: u64 = throttled.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after));
+    // Other users are not affected by one name's block...
+    app.add_user("colleague", "pw", &[]);
+    assert_eq!(app.get(VISITS, Some(("colleague", "pw"))).await.status, 200);
+    // ...and the legitimate user is back after the short first block.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    assert_eq!(app.get(VISITS, Some(("analyst", "right"))).await.status, 200);
+}
+
+#[tokio::test]
+async fn tls_serves_https_with_https_links() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let config = ServerConfig { tls: Some((cert, key)), ..ServerConfig::immediate() };
+    let (app, _) = seeded(Backend::Sqlite, config).await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}{VISITS}&page_size=1");
+    let response = client.get(&url).basic_auth("analyst", Some("right")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["count"], 1);
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(app.client.get(app.url(VISITS)).send().await.is_err());
+}
+
+#[tokio::test]
+async fn overlong_queries_get_414_and_slow_requests_408() {
+    let config = ServerConfig { request_timeout: Duration::from_millis(500), ..ServerConfig::immediate() };
+    let (app, token) = seeded(Backend::Sqlite, config).await;
+    let long = format!("{VISITS}&padding={}", "x".repeat(5000));
+    let response = app.get(&long, Some(("analyst", "right"))).await;
+    assert_eq!((response.status, response.error_code()), (414, "query_too_long"));
+
+    // A body that never finishes arriving.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/ingest/bins HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"));
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_connections_are_bounded() {
+    let limits =
+        ConnectionLimits { max_connections: 2, header_read_timeout: Duration::from_millis(500), ..Default::default() };
+    let (app, _) = seeded(Backend::Sqlite, ServerConfig { limits, ..ServerConfig::immediate() }).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap(); // never finishes its headers
+    let _idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], "too_many_connections");
+
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server closes a connection whose headers do not arrive");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
