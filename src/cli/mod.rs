@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use sha2::{Digest, Sha256};
 
-use crate::api::auth::hash_password;
+use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
 use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
@@ -323,16 +322,6 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(database, args).await?,
     }
     Ok(())
-}
-
-/// A random ingest token: 32 bytes, hex. Only its SHA-256 is stored; with this much entropy a slow
-/// hash adds nothing.
-fn new_device_token() -> String {
-    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_password_stdin() -> anyhow::Result<String> {
