@@ -12,7 +12,7 @@ use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
 use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
-use crate::{app, bench, demo, publish, telemetry};
+use crate::{app, bench, demo, publish, soak, telemetry};
 
 pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
 
@@ -57,6 +57,8 @@ pub enum Command {
     Check,
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
+    /// Run a sustained mixed load against a server process and report throughput, latency and memory.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -320,6 +322,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("demo data created: user {} password {}", credentials.username, credentials.password);
         }
         Command::Bench(args) => bench::run(database, args).await?,
+        Command::Soak(args) => soak::run(args).await?,
     }
     Ok(())
 }
