@@ -8,8 +8,7 @@ use jiff::tz::TimeZone;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::api::auth::hash_password;
-use crate::cli::hash_token;
+use crate::api::auth::{hash_password, hash_token};
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::storage::{Bin, NewScope, NewStore, NewUser, Storage};
 

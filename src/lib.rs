@@ -22,5 +22,6 @@ pub mod ingest;
 pub mod mqtt;
 pub mod publish;
 pub mod server;
+pub mod soak;
 pub mod storage;
 pub mod telemetry;

@@ -29,6 +29,16 @@ pub fn hash_password(password: &str) -> String {
     Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing").to_string()
 }
 
+/// A random ingest token: 32 bytes, hex. Only its SHA-256 is stored; with this much entropy a slow
+/// hash adds nothing.
+pub fn new_device_token() -> String {
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::cli::hash_token;
+use crate::api::auth::hash_token;
 use crate::domain::Minute;
 use crate::domain::time::parse_instant;
 use crate::ingest::{Record, parse_batch};

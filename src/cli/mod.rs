@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use sha2::{Digest, Sha256};
 
-use crate::api::auth::hash_password;
+use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
 use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
-use crate::{app, bench, demo, publish, telemetry};
+use crate::{app, bench, demo, publish, soak, telemetry};
 
 pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
 
@@ -58,6 +57,8 @@ pub enum Command {
     Check,
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
+    /// Run a sustained mixed load against a server process and report throughput, latency and memory.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,18 +322,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("demo data created: user {} password {}", credentials.username, credentials.password);
         }
         Command::Bench(args) => bench::run(database, args).await?,
+        Command::Soak(args) => soak::run(args).await?,
     }
     Ok(())
-}
-
-/// A random ingest token: 32 bytes, hex. Only its SHA-256 is stored; with this much entropy a slow
-/// hash adds nothing.
-fn new_device_token() -> String {
-    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_password_stdin() -> anyhow::Result<String> {

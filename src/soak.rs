@@ -1,0 +1,240 @@
+//! `footfall soak`: a sustained mixed load against a real server process, to show that throughput,
+//! latency and memory stay flat. The server runs as a child process (so its memory is its own) over a
+//! temporary SQLite store with demo data; this process drives keep-alive connections with a minimal
+//! HTTP/1.1 client: mostly one-store-day reads of both endpoints, some batches of bins over HTTP ingest,
+//! while the server publishes every minute. With `--ingest-share 1 --batch 1000` it is the HTTP ingest
+//! throughput benchmark.
+
+use std::io::Write as _;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(clap::Args, Debug)]
+pub struct SoakArgs {
+    /// How long to run.
+    #[arg(long, default_value = "10m", value_parser = crate::publish::parse_interval)]
+    pub duration: Duration,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Share of requests that ingest a batch of bins (the rest read).
+    #[arg(long, default_value_t = 0.2)]
+    pub ingest_share: f64,
+    /// Bins per ingest request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// The server's publication interval.
+    #[arg(long, default_value = "1m")]
+    pub publish_interval: String,
+}
+
+const STORES: [&str; 3] = [crate::demo::ATHENS_STORE, "220310", "330720"];
+
+/// Resident memory of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One keep-alive HTTP/1.1 connection; enough of the protocol for footfall's answers.
+struct Connection {
+    reader: BufReader<TcpStream>,
+    authorization: String,
+}
+
+impl Connection {
+    async fn open(address: &str, authorization: String) -> anyhow::Result<Connection> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection { reader: BufReader::new(stream), authorization })
+    }
+
+    /// Sends one request and reads the whole answer; returns the status.
+    async fn request(&mut self, method: &str, target: &str, body: &[u8]) -> anyhow::Result<u16> {
+        let mut head = Vec::with_capacity(256);
+        write!(
+            head,
+            "{method} {target} HTTP/1.1\r\nHost: soak\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.authorization,
+            body.len()
+        )?;
+        head.extend_from_slice(body);
+        self.reader.get_mut().write_all(&head).await?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).await?;
+        Ok(status)
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    reads: AtomicU64,
+    ingests: AtomicU64,
+    errors: AtomicU64,
+}
+
+fn percentile(sorted: &[u32], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    f64::from(sorted[((sorted.len() - 1) as f64 * fraction) as usize]) / 1000.0
+}
+
+pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+    let storage = crate::storage::open(&url).await?;
+    eprintln!("creating 14 days of demo data ...");
+    crate::demo::create(storage.as_ref(), 14, jiff::Timestamp::now()).await?;
+    let password = "soak-password";
+    storage
+        .add_user(crate::storage::NewUser {
+            username: crate::domain::Username::parse("soak").map_err(anyhow::Error::msg)?,
+            password_hash: crate::api::auth::hash_password(password),
+            scope: crate::storage::NewScope::All,
+            can_ingest: true,
+        })
+        .await?;
+    drop(storage);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let address = format!("127.0.0.1:{port}");
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--database", &url, "serve", "--listen", &address, "--publish-interval", &args.publish_interval])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().context("server pid")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&address).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let authorization =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("soak:{password}")));
+    // Warm up: one authenticated request fills the credential cache.
+    Connection::open(&address, authorization.clone()).await?.request("GET", "/api/stores", b"").await?;
+    let rss_start = rss_kib(pid).unwrap_or(0);
+    eprintln!("soaking for {} s at {} connections ...", args.duration.as_secs(), args.connections);
+
+    let tally = Arc::new(Tally::default());
+    let next_minute = Arc::new(AtomicU64::new((jiff::Timestamp::now().as_second() / 60 + 24 * 60) as u64));
+    let started = Instant::now();
+    let end = started + args.duration;
+    let mut workers = Vec::new();
+    for worker in 0..args.connections {
+        let (address, authorization, tally, next_minute) =
+            (address.clone(), authorization.clone(), tally.clone(), next_minute.clone());
+        let (share, batch) = (args.ingest_share, args.batch);
+        workers.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);
+            let mut latencies = Vec::with_capacity(1 << 16);
+            let mut connection = Connection::open(&address, authorization.clone()).await?;
+            let today = jiff::Timestamp::now();
+            while Instant::now() < end {
+                let store = STORES[rng.random_range(0..STORES.len())];
+                let ingest = rng.random_bool(share);
+                let request_started = Instant::now();
+                let status = if ingest {
+                    let first = next_minute.fetch_add(batch as u64, Ordering::Relaxed) as i64;
+                    let device = format!("cnt-{store}-{}", if rng.random_bool(0.5) { "a" } else { "b" });
+                    let bins: Vec<_> = (0..batch as i64)
+                        .map(|i| {
+                            let minute = jiff::Timestamp::from_second((first + i) * 60).expect("in range");
+                            serde_json::json!({"device_id": device, "minute": minute.to_string(), "in": 1, "out": 1})
+                        })
+                        .collect();
+                    connection.request("POST", "/api/ingest/bins", &serde_json::to_vec(&bins)?).await?
+                } else {
+                    let day = today - jiff::SignedDuration::from_hours(24 * rng.random_range(1..13));
+                    let from = day.strftime("%Y-%m-%dT00:00:00Z");
+                    let to = day.strftime("%Y-%m-%dT23:59:00Z");
+                    let endpoint = if rng.random_bool(0.5) { "visits" } else { "occupancy" };
+                    let target = format!(
+                        "/api/bi/acquisition-metrics/{endpoint}/?store_code={store}&datetime_gte={from}&datetime_lte={to}"
+                    );
+                    connection.request("GET", &target, b"").await?
+                };
+                latencies.push(request_started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                let counter = if ingest { &tally.ingests } else { &tally.reads };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if status != 200 {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    // Memory samples while it runs.
+    let mut samples = vec![(0u64, rss_start)];
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(30).min(end.saturating_duration_since(Instant::now()))).await;
+        samples.push((started.elapsed().as_secs(), rss_kib(pid).unwrap_or(0)));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss_end = rss_kib(pid).unwrap_or(0);
+    server.kill().await.ok();
+    latencies.sort_unstable();
+
+    let (reads, ingests, errors) = (
+        tally.reads.load(Ordering::Relaxed),
+        tally.ingests.load(Ordering::Relaxed),
+        tally.errors.load(Ordering::Relaxed),
+    );
+    println!(
+        "soak: {elapsed:.0} s, {} connections, {:.0}% ingests of {} bins",
+        args.connections,
+        args.ingest_share * 100.0,
+        args.batch
+    );
+    println!(
+        "requests: {} ({reads} reads, {ingests} ingests), {:.0} req/s, {errors} non-200",
+        reads + ingests,
+        (reads + ingests) as f64 / elapsed
+    );
+    println!(
+        "bins ingested: {} ({:.0} bins/s)",
+        ingests * args.batch as u64,
+        (ingests * args.batch as u64) as f64 / elapsed
+    );
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+    println!("server RSS MiB: start {:.1}, end {:.1}", rss_start as f64 / 1024.0, rss_end as f64 / 1024.0);
+    let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
+    println!("server RSS MiB over time: {}", trace.join(" "));
+    Ok(())
+}
