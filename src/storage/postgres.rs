@@ -642,35 +642,38 @@ async fn period_counts(
         .collect();
     found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
 
-    // A period cut by the query's bounds is counted from the position of its first and last rows in
-    // range (`period_row`): two index probes, not a scan. One statement per cut period, each within one
-    // store (one shard under Citus), all sent at once.
-    let statement = transaction
-        .prepare_cached(
-            "SELECT
-                 (SELECT period_row FROM store_minutes WHERE store_id = $1 AND minute >= $2 AND minute <= $3
-                  ORDER BY minute LIMIT 1),
-                 (SELECT period_row FROM store_minutes WHERE store_id = $1 AND minute >= $2 AND minute <= $3
-                  ORDER BY minute DESC LIMIT 1)",
-        )
-        .await?;
-    let cut: Vec<(usize, [i64; 3])> = found
-        .iter()
-        .enumerate()
-        .filter(|&(_, &(_, start, end, _))| !(start >= first_s && end - 60 <= last_s))
-        .map(|(i, &(index, start, end, _))| (i, [stores[index], start.max(first_s), (end - 60).min(last_s)]))
+    // A period cut by the query's bounds is counted from the positions (`period_row`) of its first and
+    // last rows in range: two index probes per period, not a scan, and one statement for all of them.
+    let cut: Vec<usize> = (0..found.len())
+        .filter(|&i| {
+            let (_, start, end, _) = found[i];
+            !(start >= first_s && end - 60 <= last_s)
+        })
         .collect();
-    let ranks = futures_util::future::try_join_all(cut.iter().map(|(_, [store, low, high])| {
-        let statement = &statement;
-        async move { transaction.query_one(statement, &[store, low, high]).await }
-    }))
-    .await?;
-    for ((i, _), row) in cut.iter().zip(ranks) {
-        let (first_row, last_row): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-        found[*i].3 = match (first_row, last_row) {
-            (Some(first_row), Some(last_row)) => (last_row - first_row + 1) as u64,
-            _ => 0,
-        };
+    if !cut.is_empty() {
+        let cut_stores: Vec<i64> = cut.iter().map(|&i| stores[found[i].0]).collect();
+        let lows: Vec<i64> = cut.iter().map(|&i| found[i].1.max(first_s)).collect();
+        let highs: Vec<i64> = cut.iter().map(|&i| (found[i].2 - 60).min(last_s)).collect();
+        let statement = transaction
+            .prepare_cached(
+                "SELECT t.ordinal,
+                     (SELECT period_row FROM store_minutes s
+                      WHERE s.store_id = t.store_id AND s.minute >= t.low AND s.minute <= t.high
+                      ORDER BY s.minute LIMIT 1),
+                     (SELECT period_row FROM store_minutes s
+                      WHERE s.store_id = t.store_id AND s.minute >= t.low AND s.minute <= t.high
+                      ORDER BY s.minute DESC LIMIT 1)
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t (store_id, low, high, ordinal)",
+            )
+            .await?;
+        for row in transaction.query(&statement, &[&cut_stores, &lows, &highs]).await? {
+            let ordinal: i64 = row.get(0);
+            let (first_row, last_row): (Option<i64>, Option<i64>) = (row.get(1), row.get(2));
+            found[cut[ordinal as usize - 1]].3 = match (first_row, last_row) {
+                (Some(first_row), Some(last_row)) => (last_row - first_row + 1) as u64,
+                _ => 0,
+            };
+        }
     }
     Ok(found
         .into_iter()
@@ -842,6 +845,57 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
     Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
 }
 
+/// The most frequent request, page 1 of one store, in one statement: one snapshot without a
+/// transaction's two extra round trips. It counts as `period_counts` does.
+async fn first_page_of_one_store(
+    client: &deadpool_postgres::Client,
+    store: StoreKey,
+    query: &RowsQuery,
+) -> Result<RowsPage> {
+    let statement = client
+        .prepare_cached(
+            "WITH periods AS (
+                 SELECT period_start, period_end, row_count,
+                        greatest(period_start, $2) AS low, least(period_end - 60, $3) AS high
+                 FROM store_periods
+                 WHERE store_id = $1 AND period_start <= $3 AND period_start > $2 - $5 AND period_end > $2
+             ), total AS (
+                 SELECT coalesce(sum(CASE WHEN period_start >= $2 AND period_end - 60 <= $3 THEN row_count
+                     ELSE coalesce(
+                         (SELECT s.period_row FROM store_minutes s
+                          WHERE s.store_id = $1 AND s.minute >= low AND s.minute <= high ORDER BY s.minute DESC LIMIT 1)
+                         - (SELECT s.period_row FROM store_minutes s
+                            WHERE s.store_id = $1 AND s.minute >= low AND s.minute <= high ORDER BY s.minute LIMIT 1)
+                         + 1, 0)
+                     END), 0)::bigint AS rows
+                 FROM periods
+             )
+             SELECT total.rows, page.minute, page.entries, page.exits, page.occupancy
+             FROM total LEFT JOIN LATERAL (
+                 SELECT minute, entries, exits, occupancy FROM store_minutes
+                 WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4
+             ) page ON true
+             ORDER BY page.minute",
+        )
+        .await?;
+    let (first, last, limit) = (query.first.unix_seconds(), query.last.unix_seconds(), i64::from(query.limit));
+    let rows = client.query(&statement, &[&store, &first, &last, &limit, &LONGEST_PERIOD_SECONDS]).await?;
+    let count = rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64);
+    let rows = rows
+        .iter()
+        .filter_map(|row| {
+            Some(MinuteRow {
+                store,
+                minute: minute(row.get::<_, Option<i64>>(1)?),
+                entries: row.get(2),
+                exits: row.get(3),
+                occupancy: row.get(4),
+            })
+        })
+        .collect();
+    Ok(RowsPage { count, rows })
+}
+
 /// Writes sorted, deduplicated bins into pending_bins.
 async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
     const UPSERT: &str = "ON CONFLICT (store_id, device_id, minute)
@@ -888,6 +942,13 @@ async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[St
 impl Storage for PostgresStorage {
     async fn catalog(&self) -> Result<Arc<Catalog>> {
         let mut client = self.pool.get().await?;
+        // Asked on every request: one round trip while the catalog is unchanged.
+        let statement = client.prepare_cached("SELECT value FROM meta WHERE key = 'catalog_version'").await?;
+        let version: i64 = client.query_one(&statement, &[]).await?.get(0);
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
         let transaction = client.transaction().await?;
         let catalog = self.catalog_in(&transaction).await?;
         transaction.commit().await?;
@@ -969,19 +1030,19 @@ impl Storage for PostgresStorage {
 
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
         let client = self.pool.get().await?;
+        // Asked on every request (verifications are cached, the account is not): one round trip.
         let statement = client
-            .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = $1")
+            .prepare_cached(
+                "SELECT id, password_hash, all_stores, can_ingest,
+                        array(SELECT store_id FROM user_stores WHERE user_id = users.id ORDER BY store_id)
+                 FROM users WHERE username = $1",
+            )
             .await?;
         let Some(row) = client.query_opt(&statement, &[&username]).await? else {
             return Ok(None);
         };
         let key: i64 = row.get(0);
-        let scope = if row.get(2) {
-            StoreScope::All
-        } else {
-            let statement = client.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = $1").await?;
-            StoreScope::Only(client.query(&statement, &[&key]).await?.iter().map(|row| row.get(0)).collect())
-        };
+        let scope = if row.get(2) { StoreScope::All } else { StoreScope::Only(row.get(4)) };
         Ok(Some(UserCredentials { key, password_hash: row.get(1), scope, can_ingest: row.get(3) }))
     }
 
@@ -1233,6 +1294,12 @@ impl Storage for PostgresStorage {
 
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
         let mut client = self.pool.get().await?;
+        if let RowSource::Stores(stores) = &query.source
+            && let [store] = stores[..]
+            && query.offset == 0
+        {
+            return first_page_of_one_store(&client, store, &query).await;
+        }
         // One snapshot: the count and the rows come from the same publication.
         let transaction =
             client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
