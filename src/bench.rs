@@ -69,7 +69,8 @@ pub struct BenchArgs {
 const ZONES: [&str; 5] = ["Europe/Athens", "America/New_York", "Asia/Tokyo", "Europe/London", "UTC"];
 /// The first local day of traffic; a few weeks from here cross both the US and the EU DST change.
 const FIRST_DAY: (i16, i8, i8) = (2024, 3, 1);
-/// The day of the one-store-day query, as days after the first: a Friday, two weeks in.
+/// The day of the one-store-day query, as days after the first: a Friday, two weeks in (when the data
+/// lasts six weeks or more).
 const QUERY_DAY: i64 = 14;
 const PAGE_SIZE: u64 = 10_000;
 const BENCH_USER: &str = "bench";
@@ -77,6 +78,7 @@ const BENCH_USER: &str = "bench";
 pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()> {
     ensure!(args.stores > 0 && args.batch > 0 && args.requests > 0 && args.connections > 0, "counts must be > 0");
     ensure!(args.walk_samples > 0 && args.seconds > 0.0, "--walk-samples and --seconds must be > 0");
+    let load_at_start = load_average();
     let work_dir = tempfile::tempdir()?;
     let url = database.unwrap_or_else(|| format!("sqlite://{}", work_dir.path().join("bench.db").display()));
     let storage = storage::open(&url).await?;
@@ -158,7 +160,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = ServerConfig { publish_interval: Duration::from_secs(15 * 60) };
-    let server = tokio::spawn(app::serve(storage.clone(), listener, config, async {
+    let server_task = tokio::spawn(app::serve(storage.clone(), listener, config, async {
         let _ = stopped.await;
     }));
     let authorization =
@@ -179,23 +181,22 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     });
 
     let day = &plan[0];
-    let (gte, lte) = local_day_bounds(&day.timezone, QUERY_DAY)?;
+    // With few bins there are few days: then a day a third of the way in.
+    let query_day = QUERY_DAY.min(traffic.days / 3);
+    let (gte, lte) = local_day_bounds(&day.timezone, query_day)?;
     let day_query = format!("store_code={}&datetime_gte={gte}&datetime_lte={lte}", day.code);
     let visits_path = format!("{VISITS_PATH}?{day_query}");
     let occupancy_path = format!("{OCCUPANCY_PATH}?{day_query}");
 
     progress(format_args!("measuring the one-store-day query ({} sequential requests each) ...", args.requests));
     let day_rows = target.count(&visits_path).await?;
-    let visits = QueryReport {
-        rows: day_rows,
-        http: target.sequential_http(&visits_path, args.requests).await?,
-        server: target.sequential_router(&visits_path, args.requests).await?,
-    };
-    let occupancy = QueryReport {
-        rows: target.count(&occupancy_path).await?,
-        http: target.sequential_http(&occupancy_path, args.requests).await?,
-        server: target.sequential_router(&occupancy_path, args.requests).await?,
-    };
+    ensure!(day_rows > 0, "the one-store-day query is empty");
+    let day_paths = [visits_path.as_str(), occupancy_path.as_str()];
+    let [http_visits, http_occupancy] = pair(target.sequential(&day_paths, args.requests, Via::Http).await?);
+    let [server_visits, server_occupancy] = pair(target.sequential(&day_paths, args.requests, Via::Router).await?);
+    let visits = QueryReport { rows: day_rows, http: http_visits, server: server_visits };
+    let occupancy =
+        QueryReport { rows: target.count(&occupancy_path).await?, http: http_occupancy, server: server_occupancy };
 
     progress(format_args!("measuring throughput over {} connections for {} s ...", args.connections, args.seconds));
     let throughput = target.throughput(&visits_path, args.connections, Duration::from_secs_f64(args.seconds)).await?;
@@ -210,16 +211,15 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     ensure!(walk_rows > 0, "the all-stores walk is empty");
     let pages = walk_rows.div_ceil(PAGE_SIZE);
     let last_full = (walk_rows / PAGE_SIZE).max(1);
+    let measured = [("first", 1), ("last full", last_full), ("last", pages)];
+    let paths: Vec<String> =
+        measured.iter().map(|(_, page)| format!("{VISITS_PATH}?{walk_query}&page={page}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let http = target.sequential(&paths, args.walk_samples, Via::Http).await?;
+    let server = target.sequential(&paths, args.walk_samples, Via::Router).await?;
     let mut walk_pages = Vec::new();
-    for (name, page) in [("first", 1), ("last full", last_full), ("last", pages)] {
-        let path = format!("{VISITS_PATH}?{walk_query}&page={page}");
-        walk_pages.push(PageReport {
-            name,
-            page,
-            rows: target.rows(&path).await?,
-            http: target.sequential_http(&path, args.walk_samples).await?,
-            server: target.sequential_router(&path, args.walk_samples).await?,
-        });
+    for (((name, page), path), (http, server)) in measured.into_iter().zip(&paths).zip(http.into_iter().zip(server)) {
+        walk_pages.push(PageReport { name, page, rows: target.rows(path).await?, http, server });
     }
     let walk = WalkReport {
         rows: walk_rows,
@@ -231,10 +231,10 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     };
 
     let _ = stop.send(());
-    server.await??;
+    server_task.await??;
 
     let report = Report {
-        machine: Machine::describe(&url),
+        machine: Machine::describe(&url, load_at_start),
         data: DataReport {
             stores: args.stores,
             devices: args.stores * 2,
@@ -243,7 +243,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             first_minute: traffic.first.to_string(),
             last_minute: traffic.last.to_string(),
             published_store_rows: walk_rows,
-            one_store_day: format!("store {} on {} ({}), {day_rows} rows", day.code, query_date(QUERY_DAY)?, day.zone),
+            one_store_day: format!("store {} on {} ({}), {day_rows} rows", day.code, query_date(query_day)?, day.zone),
         },
         ingest,
         publish,
@@ -260,6 +260,12 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         print_table(&report);
     }
     Ok(())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|load| load.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn progress(message: std::fmt::Arguments) {
@@ -436,6 +442,14 @@ async fn timed_publish(storage: &dyn Storage) -> anyhow::Result<PublishReport> {
 // ---------------------------------------------------------------------------------------------------
 // Requests
 
+#[derive(Clone, Copy)]
+enum Via {
+    /// Over keep-alive HTTP to the running server.
+    Http,
+    /// Through the router in-process: what the server spends, without the network.
+    Router,
+}
+
 struct Target {
     base: String,
     host: String,
@@ -488,28 +502,30 @@ impl Target {
         Ok(Self::page(&self.get(path).await?)?.1)
     }
 
-    async fn sequential_http(&self, path: &str, requests: usize) -> anyhow::Result<Latency> {
-        let expected = self.get(path).await?; // warms the connection and the credential cache
-        let mut samples = Vec::with_capacity(requests);
-        for _ in 0..requests {
-            let started = Instant::now();
-            let body = self.get(path).await?;
-            samples.push(started.elapsed());
-            ensure!(body.len() == expected.len(), "GET {path}: the answer changed");
+    async fn fetch(&self, path: &str, via: Via) -> anyhow::Result<axum::body::Bytes> {
+        match via {
+            Via::Http => self.get(path).await,
+            Via::Router => self.get_in_process(path).await,
         }
-        Ok(Latency::of(samples, expected.len()))
     }
 
-    async fn sequential_router(&self, path: &str, requests: usize) -> anyhow::Result<Latency> {
-        let expected = self.get_in_process(path).await?;
-        let mut samples = Vec::with_capacity(requests);
-        for _ in 0..requests {
-            let started = Instant::now();
-            let body = self.get_in_process(path).await?;
-            samples.push(started.elapsed());
-            ensure!(body.len() == expected.len(), "GET {path}: the answer changed");
+    /// Latencies of `paths`, requested one at a time, in turn, `rounds` times: taking turns spreads
+    /// any disturbance from the rest of the machine evenly over the paths compared.
+    async fn sequential(&self, paths: &[&str], rounds: usize, via: Via) -> anyhow::Result<Vec<Latency>> {
+        let mut expected = Vec::with_capacity(paths.len());
+        for path in paths {
+            expected.push(self.fetch(path, via).await?.len()); // warms connections, caches, credentials
         }
-        Ok(Latency::of(samples, expected.len()))
+        let mut samples = vec![Vec::with_capacity(rounds); paths.len()];
+        for _ in 0..rounds {
+            for (index, path) in paths.iter().enumerate() {
+                let started = Instant::now();
+                let body = self.fetch(path, via).await?;
+                samples[index].push(started.elapsed());
+                ensure!(body.len() == expected[index], "GET {path}: the answer changed");
+            }
+        }
+        Ok(samples.into_iter().zip(expected).map(|(samples, bytes)| Latency::of(samples, bytes)).collect())
     }
 
     /// Requests/s with `connections` clients, each sending the next request when the last is answered.
@@ -575,10 +591,13 @@ struct Machine {
     cpus: usize,
     database: String,
     build: &'static str,
+    /// 1, 5 and 15 minute load averages when the benchmark started: other work on the machine skews
+    /// every figure.
+    load_average_at_start: String,
 }
 
 impl Machine {
-    fn describe(url: &str) -> Machine {
+    fn describe(url: &str, load_average_at_start: String) -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|info| {
@@ -592,6 +611,7 @@ impl Machine {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             database: url.split_once("://").map_or(url, |(scheme, _)| scheme).to_owned(),
             build: if cfg!(debug_assertions) { "debug" } else { "release" },
+            load_average_at_start,
         }
     }
 }
@@ -699,6 +719,10 @@ struct WalkReport {
     last_over_first: f64,
 }
 
+fn pair(latencies: Vec<Latency>) -> [Latency; 2] {
+    latencies.try_into().unwrap_or_else(|_| unreachable!("two paths give two latencies"))
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
     match values.len() {
@@ -715,8 +739,8 @@ fn verdict(ok: bool) -> &'static str {
 fn print_table(report: &Report) {
     let r = report;
     println!(
-        "footfall bench ({} build, {}, {} CPUs, {})",
-        r.machine.build, r.machine.cpu, r.machine.cpus, r.machine.database
+        "footfall bench ({} build, {}, {} CPUs, {}; load average at start {})",
+        r.machine.build, r.machine.cpu, r.machine.cpus, r.machine.database, r.machine.load_average_at_start
     );
     println!(
         "data: {} stores, {} devices, {} bins over {} days ({} .. {}), {} published store-minute rows",
