@@ -159,8 +159,8 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServerConfig { publish_interval: Duration::from_secs(15 * 60) };
-    let server_task = tokio::spawn(app::serve(storage.clone(), listener, config, async {
+    let config = ServerConfig { publish_interval: Duration::from_secs(15 * 60), ..ServerConfig::default() };
+    let server_task = tokio::spawn(app::serve(storage.clone(), listener, config.clone(), async {
         let _ = stopped.await;
     }));
     let authorization =
@@ -175,6 +175,10 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             storage: storage.clone(),
             authenticator: Authenticator::default(),
             publish_immediately: false,
+            publish_interval: config.publish_interval,
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+            max_query_bytes: config.max_query_bytes,
             scheme: "http",
             default_host: address.to_string(),
         })),
