@@ -76,7 +76,10 @@ const PAGE_SIZE: u64 = 10_000;
 const BENCH_USER: &str = "bench";
 
 pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()> {
-    ensure!(args.stores > 0 && args.batch > 0 && args.requests > 0 && args.connections > 0, "counts must be > 0");
+    ensure!(
+        args.bins > 0 && args.stores > 0 && args.batch > 0 && args.requests > 0 && args.connections > 0,
+        "counts must be > 0"
+    );
     ensure!(args.walk_samples > 0 && args.seconds > 0.0, "--walk-samples and --seconds must be > 0");
     let load_at_start = load_average();
     let work_dir = tempfile::tempdir()?;
