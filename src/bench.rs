@@ -820,3 +820,64 @@ fn print_table(report: &Report) {
     );
     row("walk last page / first page (server p50)", format!("{:.2}x", w.last_over_first), "");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_arrives_minute_by_minute_with_one_bin_per_device_and_minute() {
+        let plan: Vec<StorePlan> = (0..3)
+            .map(|index| StorePlan {
+                code: format!("S{index}"),
+                zone: ZONES[index],
+                timezone: TimeZone::get(ZONES[index]).unwrap(),
+                devices: [format!("S{index}-a"), format!("S{index}-b")],
+                hours: (8, 22),
+                per_hour: 90.0,
+            })
+            .collect();
+        let devices = [[1, 2], [3, 4], [5, 6]];
+        let traffic = generate(&plan, &devices, 10_000, 7).unwrap();
+        assert_eq!(traffic.bins.len(), 10_000);
+        assert!(traffic.bins.windows(2).all(|pair| pair[0].minute <= pair[1].minute));
+        let mut keys: Vec<_> = traffic.bins.iter().map(|bin| (bin.device, bin.minute)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 10_000);
+        assert!(traffic.bins.iter().all(|bin| (1..=6).contains(&bin.device) && !bin.counts.is_empty()));
+        assert_eq!((traffic.first, traffic.last), (traffic.bins[0].minute, traffic.bins[9_999].minute));
+    }
+
+    #[test]
+    fn a_local_day_is_bounded_by_its_first_and_last_minute_in_utc() {
+        let (gte, lte) = local_day_bounds(&TimeZone::get("Europe/Athens").unwrap(), QUERY_DAY).unwrap();
+        assert_eq!(gte.to_string(), "2024-03-14T22:00:00Z");
+        assert_eq!(lte.to_string(), "2024-03-15T21:59:00Z");
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples = (1..=100).rev().map(Duration::from_millis).collect();
+        let latency = Latency::of(samples, 0);
+        assert_eq!((latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_benchmark_runs_end_to_end() {
+        let args = BenchArgs {
+            bins: 20_000,
+            file_bins: 2_000,
+            stores: 3,
+            batch: 5_000,
+            requests: 5,
+            connections: 2,
+            seconds: 0.2,
+            walk_samples: 2,
+            seed: 1,
+            json: true,
+        };
+        run(None, args).await.unwrap();
+    }
+}
