@@ -24,10 +24,10 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tower::ServiceExt;
 
-use crate::api::auth::{Authenticator, hash_password};
+use crate::api::auth::{Authenticator, hash_password, hash_token};
 use crate::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use crate::app::{self, ServerConfig};
-use crate::cli::{self, hash_token};
+use crate::cli;
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::storage::{self, Bin, NewScope, NewStore, NewUser, Storage};
 
