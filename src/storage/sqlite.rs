@@ -95,8 +95,12 @@ CREATE TABLE occupancy_corrections (
 
 /// No occupancy period is longer than this (a local day plus any DST or zone shift).
 const LONGEST_PERIOD_SECONDS: i64 = 3 * 86_400;
-/// Above this many stores, the periods of a query are found by time rather than store by store.
+/// Above this many stores, the periods of a query are found by time rather than store by store...
 const STORES_LOOKED_UP_ONE_BY_ONE: usize = 16;
+/// ... unless the query spans more than this: each period found through the time index costs a lookup
+/// in the table, while a store's own periods are read in one range of the table, so beyond a few
+/// periods per store, store by store is cheaper (100 stores, 45 days: 1.6 ms by time, 0.5 ms by store).
+const LONGEST_SPAN_LOOKED_UP_BY_TIME: i64 = 3 * 86_400;
 
 pub struct SqliteStorage {
     inner: Arc<Inner>,
@@ -404,7 +408,7 @@ fn period_counts(
 ) -> Result<Vec<(usize, Period, u64)>> {
     let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
     let mut found: Vec<(usize, i64, i64, u64)> = Vec::new();
-    if stores.len() <= STORES_LOOKED_UP_ONE_BY_ONE {
+    if stores.len() <= STORES_LOOKED_UP_ONE_BY_ONE || last_s - first_s > LONGEST_SPAN_LOOKED_UP_BY_TIME {
         let mut statement = connection.prepare_cached(
             "SELECT period_start, period_end, row_count FROM store_periods
              WHERE store_id = ?1 AND period_start <= ?2 AND period_start > ?3 AND period_end > ?4 ORDER BY period_start",
@@ -443,13 +447,23 @@ fn period_counts(
             start: Minute::from_unix_seconds(start).expect("stored"),
             end: Minute::from_unix_seconds(end).expect("stored"),
         };
-        // Periods cut by the query's bounds are counted row by row: at most one local day each.
+        // Periods cut by the query's bounds are counted row by row, on the shorter side of the cut: the
+        // part outside the bounds is usually a night or the future, which hold few or no rows.
         let rows = if start >= first_s && end - 60 <= last_s {
             rows
         } else {
-            partial.query_row(params![stores[index], start.max(first_s), (end - 60).min(last_s)], |row| {
-                row.get::<_, i64>(0)
-            })? as u64
+            let (from, to) = (start.max(first_s), (end - 60).min(last_s));
+            let mut count = |from: i64, to: i64| -> rusqlite::Result<u64> {
+                if from > to {
+                    return Ok(0);
+                }
+                partial.query_row(params![stores[index], from, to], |row| row.get::<_, i64>(0)).map(|n| n as u64)
+            };
+            if to - from <= (end - start) / 2 {
+                count(from, to)?
+            } else {
+                rows.saturating_sub(count(start, from - 60)? + count(to + 60, end - 60)?)
+            }
         };
         if rows > 0 {
             counts.push((index, period, rows));
