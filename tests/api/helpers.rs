@@ -84,8 +84,28 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
             let (client, connection) =
                 tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
+            static COLLECTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+            COLLECTED.get_or_init(|| drop_databases_of_finished_runs(&client)).await;
             client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
             (format!("postgres://postgres@127.0.0.1:5432/{name}"), None)
+        }
+    }
+}
+
+/// Test databases are named after the test process; those of processes that have exited are dropped
+/// (once per process), so repeated runs do not fill the server's disk.
+async fn drop_databases_of_finished_runs(client: &tokio_postgres::Client) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return; // no way to tell which runs have finished
+    }
+    let rows =
+        client.query("SELECT datname FROM pg_database WHERE datname LIKE 'footfall\\_test\\_%'", &[]).await.unwrap();
+    for row in rows {
+        let name: &str = row.get(0);
+        let pid = name.trim_start_matches("footfall_test_").split('_').next().unwrap_or_default();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            // Another process may be dropping it too; either way it is gone.
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         }
     }
 }
