@@ -153,7 +153,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         let (share, batch) = (args.ingest_share, args.batch);
         workers.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);
-            let mut latencies = Vec::with_capacity(1 << 16);
+            let mut latencies = (Vec::with_capacity(1 << 16), Vec::with_capacity(1 << 14));
             let mut connection = Connection::open(&address, authorization.clone()).await?;
             let today = jiff::Timestamp::now();
             while Instant::now() < end {
@@ -180,7 +180,8 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     );
                     connection.request("GET", &target, b"").await?
                 };
-                latencies.push(request_started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                let micros = request_started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                if ingest { latencies.1.push(micros) } else { latencies.0.push(micros) }
                 let counter = if ingest { &tally.ingests } else { &tally.reads };
                 counter.fetch_add(1, Ordering::Relaxed);
                 if status != 200 {
@@ -196,14 +197,19 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(30).min(end.saturating_duration_since(Instant::now()))).await;
         samples.push((started.elapsed().as_secs(), rss_kib(pid).unwrap_or(0)));
     }
-    let mut latencies = Vec::new();
+    let (mut reads_ms, mut ingests_ms) = (Vec::new(), Vec::new());
     for worker in workers {
-        latencies.extend(worker.await??);
+        let (read, ingest) = worker.await??;
+        reads_ms.extend(read);
+        ingests_ms.extend(ingest);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let rss_end = rss_kib(pid).unwrap_or(0);
     server.kill().await.ok();
-    latencies.sort_unstable();
+    let mut all: Vec<u32> = reads_ms.iter().chain(&ingests_ms).copied().collect();
+    for latencies in [&mut reads_ms, &mut ingests_ms, &mut all] {
+        latencies.sort_unstable();
+    }
 
     let (reads, ingests, errors) = (
         tally.reads.load(Ordering::Relaxed),
@@ -226,13 +232,15 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         ingests * args.batch as u64,
         (ingests * args.batch as u64) as f64 / elapsed
     );
-    println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.9),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0)
-    );
+    for (name, latencies) in [("all", &all), ("reads", &reads_ms), ("ingests", &ingests_ms)] {
+        println!(
+            "latency ms, {name}: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.9),
+            percentile(latencies, 0.99),
+            percentile(latencies, 1.0)
+        );
+    }
     println!("server RSS MiB: start {:.1}, end {:.1}", rss_start as f64 / 1024.0, rss_end as f64 / 1024.0);
     let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
     println!("server RSS MiB over time: {}", trace.join(" "));

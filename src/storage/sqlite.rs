@@ -111,7 +111,18 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     catalog: Mutex<Arc<Catalog>>,
+    read_slots: tokio::sync::Semaphore,
+    write_slots: tokio::sync::Semaphore,
 }
+
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Concurrent readers: a few per core is all SQLite can use; more only add page caches.
+const MAX_READERS: usize = 8;
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageError {
     StorageError::Backend(Box::new(error))
@@ -139,13 +150,28 @@ impl SqliteStorage {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 catalog: Mutex::new(catalog),
+                read_slots: tokio::sync::Semaphore::new(MAX_READERS),
+                // One writing, one waiting on the writer lock: the rest wait here, without a thread.
+                write_slots: tokio::sync::Semaphore::new(2),
             })
         })
         .await??;
         Ok(SqliteStorage { inner: Arc::new(inner) })
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
+    /// Runs blocking database work off the async threads. Waiting for a slot happens here, not on a
+    /// blocking thread: the number of reader connections (each with its page cache) and blocking threads
+    /// stays bounded however many requests arrive, and reads never queue behind a long publication.
+    async fn run<T: Send + 'static>(
+        &self,
+        access: Access,
+        work: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slots = match access {
+            Access::Read => &self.inner.read_slots,
+            Access::Write => &self.inner.write_slots,
+        };
+        let _slot = slots.acquire().await.map_err(backend)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || work(&inner)).await.map_err(backend)?
     }
@@ -155,8 +181,9 @@ fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(std::time::Duration::from_secs(30))?;
-    // A large page cache for the writer is worth several times the ingest rate (shared/notes/ceilings.md).
-    let cache_kib = if writer { 262_144 } else { 65_536 };
+    // A large page cache for the writer is worth several times the ingest rate (shared/notes/ceilings.md);
+    // readers share the OS page cache and need little of their own. At most 128 + 8 x 16 MiB in all.
+    let cache_kib = if writer { 131_072 } else { 16_384 };
     connection.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
@@ -552,11 +579,11 @@ fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, qu
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn catalog(&self) -> Result<Arc<Catalog>> {
-        self.run(|inner| inner.reader(|connection| inner.catalog(connection))).await
+        self.run(Access::Read, |inner| inner.reader(|connection| inner.catalog(connection))).await
     }
 
     async fn add_store(&self, store: NewStore) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let inserted = transaction.execute(
                     "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
@@ -576,7 +603,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let store_key = store_key(transaction, &store)?;
                 let inserted = transaction.execute(
@@ -597,7 +624,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn add_user(&self, user: NewUser) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let store_keys = match &user.scope {
                     NewScope::All => Vec::new(),
@@ -635,7 +662,7 @@ impl Storage for SqliteStorage {
 
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
         let username = username.to_owned();
-        self.run(move |inner| {
+        self.run(Access::Read, move |inner| {
             inner.reader(|connection| {
                 let user = connection
                     .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
@@ -662,7 +689,7 @@ impl Storage for SqliteStorage {
 
     async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
         let token_hash = token_hash.to_owned();
-        self.run(move |inner| {
+        self.run(Access::Read, move |inner| {
             inner.reader(|connection| {
                 Ok(connection
                     .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1 AND removed_at IS NULL")?
@@ -674,7 +701,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let changed = transaction.execute(
                     "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
@@ -690,7 +717,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
-        self.run(|inner| {
+        self.run(Access::Read, |inner| {
             inner.reader(|connection| {
                 let mut statement = connection.prepare(
                     "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
@@ -722,7 +749,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let changed = transaction.execute(
                     "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
@@ -739,7 +766,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let changed = transaction.execute(
                     "UPDATE users SET password_hash = ?1 WHERE username = ?2",
@@ -755,7 +782,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn remove_user(&self, username: Username) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let changed = transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?;
                 if changed == 0 {
@@ -768,7 +795,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn backup(&self, path: PathBuf) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Read, move |inner| {
             if path.exists() {
                 return Err(StorageError::AlreadyExists(format!("{} already exists", path.display())));
             }
@@ -782,7 +809,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn check(&self) -> Result<CheckReport> {
-        self.run(|inner| {
+        self.run(Access::Read, |inner| {
             inner.reader(|connection| {
                 connection.execute_batch("BEGIN")?;
                 let result = check(inner, connection);
@@ -794,7 +821,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn add_correction(&self, store: StoreCode, correction: Correction) -> Result<()> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let store = store_key(transaction, &store)?;
                 transaction.execute(
@@ -816,7 +843,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn corrections(&self, store: StoreCode) -> Result<Vec<Correction>> {
-        self.run(move |inner| {
+        self.run(Access::Read, move |inner| {
             inner.reader(|connection| {
                 let key: StoreKey = connection
                     .query_row("SELECT id FROM stores WHERE code = ?1", [store.as_str()], |row| row.get(0))
@@ -839,11 +866,11 @@ impl Storage for SqliteStorage {
     }
 
     async fn publication_mark(&self) -> Result<PublicationMark> {
-        self.run(|inner| inner.reader(publication_mark)).await
+        self.run(Access::Read, |inner| inner.reader(publication_mark)).await
     }
 
     async fn ingest(&self, mut bins: Vec<Bin>, received_at: Timestamp) -> Result<u64> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             sort_and_dedupe(&mut bins);
             inner.write(|transaction| {
                 let mut upsert = transaction.prepare(
@@ -874,7 +901,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
-        self.run(move |inner| {
+        self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 if let Some(slot) = slot {
                     let claimed = transaction.execute(
@@ -892,7 +919,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn has_pending(&self) -> Result<bool> {
-        self.run(|inner| {
+        self.run(Access::Read, |inner| {
             inner.reader(|connection| {
                 Ok(connection.query_row("SELECT EXISTS (SELECT 1 FROM pending_bins)", [], |row| row.get(0))?)
             })
@@ -901,7 +928,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn publication(&self) -> Result<PublicationState> {
-        self.run(|inner| {
+        self.run(Access::Read, |inner| {
             inner.reader(|connection| {
                 let pending: i64 = connection.query_row("SELECT count(*) FROM pending_bins", [], |row| row.get(0))?;
                 Ok(PublicationState {
@@ -915,7 +942,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
-        self.run(move |inner| {
+        self.run(Access::Read, move |inner| {
             inner.reader(|connection| {
                 // One read transaction: the count and the rows come from the same publication.
                 connection.execute_batch("BEGIN")?;
