@@ -28,6 +28,7 @@ use crate::api::auth::{Authenticator, hash_password, hash_token};
 use crate::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use crate::app::{self, ServerConfig};
 use crate::cli;
+use crate::demo::poisson;
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::storage::{self, Bin, NewScope, NewStore, NewUser, Storage};
 
@@ -408,18 +409,6 @@ fn store_day(
         }
     }
     Ok(())
-}
-
-/// A Poisson sample by inversion; the rates here are a few per minute.
-fn poisson(rng: &mut StdRng, rate: f64) -> u32 {
-    let limit = (-rate).exp();
-    let mut product: f64 = rng.random();
-    let mut count = 0;
-    while product > limit {
-        product *= rng.random::<f64>();
-        count += 1;
-    }
-    count
 }
 
 fn write_ndjson(path: &std::path::Path, bins: &[Bin], catalog: &storage::Catalog) -> anyhow::Result<u64> {

@@ -109,8 +109,8 @@ fn traffic(
     }));
 }
 
-/// A Poisson sample by inversion; rates here are small.
-fn poisson(rng: &mut StdRng, rate: f64) -> u32 {
+/// A Poisson sample by inversion; rates here are small (a few per minute).
+pub fn poisson(rng: &mut StdRng, rate: f64) -> u32 {
     let limit = (-rate).exp();
     let mut product: f64 = rng.random();
     let mut count = 0;
