@@ -34,6 +34,13 @@ pub struct SoakArgs {
     /// The server's publication interval.
     #[arg(long, default_value = "1m")]
     pub publish_interval: String,
+    /// Ingests re-send (replace) the minutes of this window, over and over, so the store stops growing
+    /// once the window is full, as with devices re-sending a day; 0 sends ever new minutes.
+    #[arg(long, default_value = "1d", value_parser = crate::publish::parse_interval)]
+    pub ingest_window: Duration,
+    /// Load before the starting memory is taken, so that caches are warm.
+    #[arg(long, default_value = "1m", value_parser = crate::publish::parse_interval)]
+    pub warmup: Duration,
 }
 
 const STORES: [&str; 3] = [crate::demo::ATHENS_STORE, "220310", "330720"];
@@ -139,11 +146,12 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("soak:{password}")));
     // Warm up: one authenticated request fills the credential cache.
     Connection::open(&address, authorization.clone()).await?.request("GET", "/api/stores", b"").await?;
-    let rss_start = rss_kib(pid).unwrap_or(0);
     eprintln!("soaking for {} s at {} connections ...", args.duration.as_secs(), args.connections);
 
     let tally = Arc::new(Tally::default());
-    let next_minute = Arc::new(AtomicU64::new((jiff::Timestamp::now().as_second() / 60 + 24 * 60) as u64));
+    let first_minute = jiff::Timestamp::now().as_second() / 60 + 24 * 60;
+    let window_minutes = (args.ingest_window.as_secs() / 60) as i64;
+    let next_minute = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let end = started + args.duration;
     let mut workers = Vec::new();
@@ -161,7 +169,8 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                 let ingest = rng.random_bool(share);
                 let request_started = Instant::now();
                 let status = if ingest {
-                    let first = next_minute.fetch_add(batch as u64, Ordering::Relaxed) as i64;
+                    let sent = next_minute.fetch_add(batch as u64, Ordering::Relaxed) as i64;
+                    let first = first_minute + if window_minutes > 0 { sent % window_minutes } else { sent };
                     let device = format!("cnt-{store}-{}", if rng.random_bool(0.5) { "a" } else { "b" });
                     let bins: Vec<_> = (0..batch as i64)
                         .map(|i| {
@@ -191,8 +200,11 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             anyhow::Ok(latencies)
         }));
     }
-    // Memory samples while it runs.
-    let mut samples = vec![(0u64, rss_start)];
+    // Memory samples while it runs; the start is taken after the warm-up.
+    let mut samples = vec![(0u64, rss_kib(pid).unwrap_or(0))];
+    tokio::time::sleep(args.warmup.min(args.duration)).await;
+    let rss_start = rss_kib(pid).unwrap_or(0);
+    samples.push((started.elapsed().as_secs(), rss_start));
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_secs(30).min(end.saturating_duration_since(Instant::now()))).await;
         samples.push((started.elapsed().as_secs(), rss_kib(pid).unwrap_or(0)));
@@ -241,7 +253,12 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             percentile(latencies, 1.0)
         );
     }
-    println!("server RSS MiB: start {:.1}, end {:.1}", rss_start as f64 / 1024.0, rss_end as f64 / 1024.0);
+    println!(
+        "server RSS MiB: after {} s of warm-up {:.1}, end {:.1}",
+        args.warmup.as_secs(),
+        rss_start as f64 / 1024.0,
+        rss_end as f64 / 1024.0
+    );
     let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
     println!("server RSS MiB over time: {}", trace.join(" "));
     Ok(())
