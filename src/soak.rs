@@ -36,7 +36,7 @@ pub struct SoakArgs {
     pub publish_interval: String,
     /// Ingests re-send (replace) the minutes of this window, over and over, so the store stops growing
     /// once the window is full, as with devices re-sending a day; 0 sends ever new minutes.
-    #[arg(long, default_value = "1d", value_parser = crate::publish::parse_interval)]
+    #[arg(long, default_value = "24h", value_parser = crate::publish::parse_interval)]
     pub ingest_window: Duration,
     /// Load before the starting memory is taken, so that caches are warm.
     #[arg(long, default_value = "1m", value_parser = crate::publish::parse_interval)]

@@ -458,3 +458,20 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
     drop(temporary_dir);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed_and_every_default_parses() {
+        Cli::command().debug_assert();
+        for args in [&["footfall", "serve"][..], &["footfall", "soak"], &["footfall", "bench"], &["footfall", "demo"]] {
+            Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+        }
+        let error = Cli::try_parse_from(["footfall", "user", "add", "x", "--password-stdin"]).unwrap_err();
+        assert!(error.to_string().contains("--all-stores"), "a user needs a scope: {error}");
+    }
+}
