@@ -244,6 +244,11 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// The outcome of an UPDATE or DELETE of one named row: `NotFound` when there was none.
+fn expect_one(changed: usize, missing: impl FnOnce() -> String) -> Result<()> {
+    if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
+}
+
 fn store_key(transaction: &Transaction, code: &StoreCode) -> Result<StoreKey> {
     transaction
         .query_row("SELECT id FROM stores WHERE code = ?1", [code.as_str()], |row| row.get(0))
@@ -703,13 +708,13 @@ impl Storage for SqliteStorage {
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                let changed = transaction.execute(
-                    "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
-                    params![token_hash, device_id.as_str()],
+                expect_one(
+                    transaction.execute(
+                        "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
+                        params![token_hash, device_id.as_str()],
+                    )?,
+                    || format!("device {device_id} does not exist"),
                 )?;
-                if changed == 0 {
-                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-                }
                 Ok(())
             })
         })
@@ -751,13 +756,13 @@ impl Storage for SqliteStorage {
     async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                let changed = transaction.execute(
-                    "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
-                    params![Timestamp::now().as_millisecond(), device_id.as_str()],
+                expect_one(
+                    transaction.execute(
+                        "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
+                        params![Timestamp::now().as_millisecond(), device_id.as_str()],
+                    )?,
+                    || format!("device {device_id} does not exist"),
                 )?;
-                if changed == 0 {
-                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-                }
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -768,13 +773,13 @@ impl Storage for SqliteStorage {
     async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                let changed = transaction.execute(
-                    "UPDATE users SET password_hash = ?1 WHERE username = ?2",
-                    params![password_hash, username.as_str()],
+                expect_one(
+                    transaction.execute(
+                        "UPDATE users SET password_hash = ?1 WHERE username = ?2",
+                        params![password_hash, username.as_str()],
+                    )?,
+                    || format!("user {username} does not exist"),
                 )?;
-                if changed == 0 {
-                    return Err(StorageError::NotFound(format!("user {username} does not exist")));
-                }
                 Ok(())
             })
         })
@@ -784,10 +789,9 @@ impl Storage for SqliteStorage {
     async fn remove_user(&self, username: Username) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                let changed = transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?;
-                if changed == 0 {
-                    return Err(StorageError::NotFound(format!("user {username} does not exist")));
-                }
+                expect_one(transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?, || {
+                    format!("user {username} does not exist")
+                })?;
                 Ok(())
             })
         })
