@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
+use crate::forwarded::TrustedProxies;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
 use crate::{mqtt, publish};
@@ -30,6 +31,8 @@ pub struct ServerConfig {
     pub max_query_bytes: usize,
     /// Failed sign-ins per username and minute before throttling (four times as many per address).
     pub auth_failures_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For/-Proto/-Host` headers are believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_query_bytes: 4096,
             auth_failures_per_minute: crate::api::auth::DEFAULT_FAILURES_PER_MINUTE,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -85,7 +89,8 @@ pub async fn serve(
     });
     let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(state.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
-    server::run(listener, router(state.clone()), tls, config.limits.clone(), shutdown).await?;
+    server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
+        .await?;
     let _ = stop_publisher.send(true);
     for task in [publisher, subscriber].into_iter().flatten() {
         let _ = task.await;

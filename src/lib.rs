@@ -18,6 +18,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod domain;
+pub mod forwarded;
 pub mod ingest;
 pub mod mqtt;
 pub mod publish;

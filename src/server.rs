@@ -4,7 +4,8 @@
 //! Owning the accept loop (rather than `axum::serve`) is what makes the limits possible: a bounded
 //! number of concurrent connections (the next one gets a JSON 503 and is closed), a deadline for
 //! receiving request headers and for a TLS handshake (slow clients cannot hold connections), a cap on the
-//! header size, and the client address for per-address throttling.
+//! header size, and the client address for per-address throttling (from `X-Forwarded-For` when the
+//! connection is from a trusted proxy).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,9 +26,15 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-/// The address a request came from, put in its extensions.
+use crate::forwarded::{self, TrustedProxies};
+
+/// The address a request came from (as a trusted proxy reports it, port 0), put in its extensions.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// The scheme the client used, as a trusted proxy reports it, put in the request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardedScheme(pub &'static str);
 
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {
@@ -92,6 +99,7 @@ pub async fn run(
     router: Router,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
+    trusted_proxies: TrustedProxies,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -104,6 +112,7 @@ pub async fn run(
     let builder = Arc::new(builder);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    let trusted_proxies = Arc::new(trusted_proxies);
     tokio::pin!(shutdown);
     loop {
         let (stream, address) = tokio::select! {
@@ -132,13 +141,16 @@ pub async fn run(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let trusted_proxies = trusted_proxies.clone();
         let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => serve_connection(stream, address, router, &builder, watcher).await,
+                None => serve_connection(stream, address, router, &builder, watcher, trusted_proxies).await,
                 Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, address, router, &builder, watcher).await,
+                    Ok(Ok(stream)) => {
+                        serve_connection(stream, address, router, &builder, watcher, trusted_proxies).await
+                    }
                     Ok(Err(error)) => tracing::debug!(client = %address, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(client = %address, "TLS handshake timed out"),
                 },
@@ -158,11 +170,20 @@ async fn serve_connection<I>(
     router: Router,
     builder: &Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
+    trusted_proxies: Arc<TrustedProxies>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ClientAddr(address));
+        let mut client = address;
+        if let Some(origin) = forwarded::resolve(&trusted_proxies, address.ip(), request.headers()) {
+            client = SocketAddr::new(origin.client, 0);
+            forwarded::apply_host(&origin, request.headers_mut());
+            if let Some(scheme) = origin.scheme {
+                request.extensions_mut().insert(ForwardedScheme(scheme));
+            }
+        }
+        request.extensions_mut().insert(ClientAddr(client));
         router.clone().oneshot(request.map(axum::body::Body::new))
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

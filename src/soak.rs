@@ -45,10 +45,14 @@ pub struct SoakArgs {
 
 const STORES: [&str; 3] = [crate::demo::ATHENS_STORE, "220310", "330720"];
 
-/// Resident memory of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A number from a process's /proc status: `VmRSS` (resident KiB), `VmHWM` (peak resident KiB), `Threads`.
+fn proc_status(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?.split_whitespace().next()?.parse().ok()
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status(pid, "VmRSS")
 }
 
 /// One keep-alive HTTP/1.1 connection; enough of the protocol for footfall's answers.
@@ -204,9 +208,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut samples = vec![(0u64, rss_kib(pid).unwrap_or(0))];
     tokio::time::sleep(args.warmup.min(args.duration)).await;
     let rss_start = rss_kib(pid).unwrap_or(0);
+    let threads_start = proc_status(pid, "Threads").unwrap_or(0);
     samples.push((started.elapsed().as_secs(), rss_start));
     while Instant::now() < end {
-        tokio::time::sleep(Duration::from_secs(30).min(end.saturating_duration_since(Instant::now()))).await;
+        tokio::time::sleep(Duration::from_secs(10).min(end.saturating_duration_since(Instant::now()))).await;
         samples.push((started.elapsed().as_secs(), rss_kib(pid).unwrap_or(0)));
     }
     let (mut reads_ms, mut ingests_ms) = (Vec::new(), Vec::new());
@@ -217,6 +222,8 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let rss_end = rss_kib(pid).unwrap_or(0);
+    let rss_peak = proc_status(pid, "VmHWM").unwrap_or(0);
+    let threads_end = proc_status(pid, "Threads").unwrap_or(0);
     server.kill().await.ok();
     let mut all: Vec<u32> = reads_ms.iter().chain(&ingests_ms).copied().collect();
     for latencies in [&mut reads_ms, &mut ingests_ms, &mut all] {
@@ -254,10 +261,11 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "server RSS MiB: after {} s of warm-up {:.1}, end {:.1}",
+        "server RSS MiB: after {} s of warm-up {:.1}, end {:.1}, peak {:.1}; threads {threads_start} -> {threads_end}",
         args.warmup.as_secs(),
         rss_start as f64 / 1024.0,
-        rss_end as f64 / 1024.0
+        rss_end as f64 / 1024.0,
+        rss_peak as f64 / 1024.0
     );
     let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
     println!("server RSS MiB over time: {}", trace.join(" "));

@@ -6,10 +6,18 @@
 //! can be tested offline), bounded in size and age, and tied to the user's current password hash: a
 //! changed password or removed user no longer matches. A wrong password, or an unknown user (checked
 //! against a dummy hash), always costs a full verification.
+//!
+//! Each verification also takes argon2's 19 MiB of working memory, so only a few run at once (one per
+//! core: more would not finish sooner). Without that bound, a burst of uncached requests, such as every
+//! connection of a busy client when its cache entry expires, or an attacker's flood of wrong passwords,
+//! runs one verification per request at once: a blocking thread and 19 MiB each. Requests that waited
+//! look in the cache again, so a burst with the same credentials costs at most one verification per
+//! core, not one per request.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -65,6 +73,23 @@ pub fn parse_basic(header: &[u8]) -> Option<BasicCredentials> {
     Some(BasicCredentials { username: username.to_owned(), password: password.to_owned() })
 }
 
+/// A sign-in that got past the throttle, its password not yet checked.
+pub struct Attempt {
+    credentials: BasicCredentials,
+    username_key: String,
+    address_key: Option<String>,
+}
+
+impl Attempt {
+    pub fn username(&self) -> &str {
+        &self.credentials.username
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.username_key).chain(&self.address_key)
+    }
+}
+
 struct Verified {
     user: UserKey,
     password_hash_digest: [u8; 32],
@@ -79,6 +104,8 @@ pub struct Authenticator {
     cache: Mutex<HashMap<[u8; 32], Verified>>,
     max_entries: usize,
     max_age: Duration,
+    verification_slots: tokio::sync::Semaphore,
+    verifications: AtomicU64,
 }
 
 /// Failed sign-ins allowed per username within a minute before it is throttled (an address gets four
@@ -113,7 +140,16 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             max_entries,
             max_age,
+            verification_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            ),
+            verifications: AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 verifications this authenticator has run (cache hits excluded).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     fn cache_key(&self, credentials: &BasicCredentials) -> [u8; 32] {
@@ -131,19 +167,38 @@ impl Authenticator {
         header: Option<&[u8]>,
         client: Option<IpAddr>,
     ) -> Result<UserCredentials, ApiError> {
+        let attempt = self.admit(header, client)?;
+        let user = storage.user_credentials(attempt.username()).await?;
+        self.check(attempt, user).await
+    }
+
+    /// The first half of [`Authenticator::authenticate`], for callers that look the user up along with
+    /// other things: parses the header and turns away a throttled name or address.
+    pub fn admit(&self, header: Option<&[u8]>, client: Option<IpAddr>) -> Result<Attempt, ApiError> {
         let credentials = header.and_then(parse_basic).ok_or_else(ApiError::not_authenticated)?;
-        let address_key = client.map(|address| address.to_string());
-        let username_key = format!("user:{}", credentials.username);
-        let keys = || std::iter::once(&username_key).chain(&address_key);
-        if let Some(retry_after) = keys().filter_map(|key| self.throttle(key).check(key).err()).max() {
+        let attempt = Attempt {
+            username_key: format!("user:{}", credentials.username),
+            address_key: client.map(|address| address.to_string()),
+            credentials,
+        };
+        if let Some(retry_after) = attempt.keys().filter_map(|key| self.throttle(key).check(key).err()).max() {
             return Err(ApiError::throttled(retry_after));
         }
-        let result = self.verify(storage, credentials).await;
+        Ok(attempt)
+    }
+
+    /// The second half: checks the attempt's password against `user`, the account stored under its
+    /// name (if any), and counts a failure against the name and the address.
+    pub async fn check(&self, attempt: Attempt, user: Option<UserCredentials>) -> Result<UserCredentials, ApiError> {
+        let Attempt { credentials, username_key, address_key } = attempt;
+        let result = self.verify(credentials, user).await;
         match &result {
             // Only the name is forgiven: a valid account must not reset its address's failures.
             Ok(_) => self.by_username.record_success(&username_key),
             Err(error) if error.code == "authentication_failed" => {
-                keys().for_each(|key| self.throttle(key).record_failure(key));
+                for key in std::iter::once(&username_key).chain(&address_key) {
+                    self.throttle(key).record_failure(key);
+                }
             }
             Err(_) => {}
         }
@@ -154,22 +209,26 @@ impl Authenticator {
         if key.starts_with("user:") { &self.by_username } else { &self.by_address }
     }
 
-    async fn verify(&self, storage: &dyn Storage, credentials: BasicCredentials) -> Result<UserCredentials, ApiError> {
-        let user = storage.user_credentials(&credentials.username).await?;
+    async fn verify(
+        &self,
+        credentials: BasicCredentials,
+        user: Option<UserCredentials>,
+    ) -> Result<UserCredentials, ApiError> {
         let cache_key = self.cache_key(&credentials);
-        if let Some(user) = &user {
-            let digest: [u8; 32] = Sha256::digest(user.password_hash.as_bytes()).into();
-            let cache = self.cache.lock().unwrap();
-            if let Some(verified) = cache.get(&cache_key)
-                && verified.user == user.key
-                && bool::from(verified.password_hash_digest.ct_eq(&digest))
-                && verified.at.elapsed() < self.max_age
-            {
-                return Ok(user.clone());
-            }
+        if let Some(user) = &user
+            && self.is_cached(&cache_key, user)
+        {
+            return Ok(user.clone());
+        }
+        let _slot = self.verification_slots.acquire().await.map_err(ApiError::internal)?;
+        if let Some(user) = &user
+            && self.is_cached(&cache_key, user)
+        {
+            return Ok(user.clone());
         }
         let phc = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |user| user.password_hash.clone());
         let password = credentials.password;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let matches =
             tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.map_err(ApiError::internal)?;
         match user {
@@ -179,6 +238,17 @@ impl Authenticator {
             }
             _ => Err(ApiError::authentication_failed()),
         }
+    }
+
+    /// Whether these credentials were verified recently against the user's current password hash.
+    fn is_cached(&self, cache_key: &[u8; 32], user: &UserCredentials) -> bool {
+        let digest: [u8; 32] = Sha256::digest(user.password_hash.as_bytes()).into();
+        let cache = self.cache.lock().unwrap();
+        cache.get(cache_key).is_some_and(|verified| {
+            verified.user == user.key
+                && bool::from(verified.password_hash_digest.ct_eq(&digest))
+                && verified.at.elapsed() < self.max_age
+        })
     }
 
     fn remember(&self, cache_key: [u8; 32], user: &UserCredentials) {

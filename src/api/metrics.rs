@@ -14,7 +14,7 @@ use super::render::{self, Metric};
 use crate::domain::Minute;
 use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
 use crate::domain::time::parse_instant;
-use crate::server::ClientAddr;
+use crate::server::{ClientAddr, ForwardedScheme};
 use crate::storage::{RowSource, RowsQuery, StoreScope, UserCredentials};
 
 /// Query parameters as sent, decoded, in order.
@@ -49,34 +49,46 @@ fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timest
     })
 }
 
+/// What a read request brings besides its URI and headers: who sent it, and how.
+struct Requester {
+    client: Option<Extension<ClientAddr>>,
+    forwarded_scheme: Option<Extension<ForwardedScheme>>,
+}
+
 pub async fn visits(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    forwarded_scheme: Option<Extension<ForwardedScheme>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    respond(&state, client, &headers, &uri, Metric::Visits).await
+    respond(&state, Requester { client, forwarded_scheme }, &headers, &uri, Metric::Visits).await
 }
 
 pub async fn occupancy(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    forwarded_scheme: Option<Extension<ForwardedScheme>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    respond(&state, client, &headers, &uri, Metric::Occupancy).await
+    respond(&state, Requester { client, forwarded_scheme }, &headers, &uri, Metric::Occupancy).await
 }
 
 async fn respond(
     state: &AppState,
-    client: Option<Extension<ClientAddr>>,
+    requester: Requester,
     headers: &HeaderMap,
     uri: &Uri,
     metric: Metric,
 ) -> Result<Response, ApiError> {
-    let client = client.map(|Extension(ClientAddr(address))| address.ip());
+    let client = requester.client.map(|Extension(ClientAddr(address))| address.ip());
+    let scheme = requester.forwarded_scheme.map_or(state.scheme, |Extension(ForwardedScheme(scheme))| scheme);
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
+    // One trip to the store for the user, the catalog and the publication mark.
+    let attempt = state.authenticator.admit(authorization, client)?;
+    let context = state.storage.request_context(attempt.username()).await?;
+    let user = state.authenticator.check(attempt, context.user).await?;
 
     let params = Params::parse(uri);
     let gte = required_datetime(&params, "datetime_gte")?;
@@ -87,7 +99,7 @@ async fn respond(
     let page_size = PageSize::parse(params.get("page_size"))
         .map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
 
-    let catalog = state.storage.catalog().await?;
+    let catalog = context.catalog;
     let visible = |store| user.scope.includes(store);
     let store_filter = match params.filter("store_code") {
         Some(code) => {
@@ -117,12 +129,13 @@ async fn respond(
         }),
     };
 
+    let mut mark = context.mark;
     if state.publish_immediately && state.storage.has_pending().await? {
         state.storage.publish(jiff::Timestamp::now(), None).await?;
+        mark = state.storage.publication_mark().await?;
     }
     // What a response shows changes only with a publication, the catalog, or who asks: the ETag is
     // derived from those and the request, so an unchanged result costs no query.
-    let mark = state.storage.publication_mark().await?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);
     let etag = entity_tag(mark.generation, catalog.version, &user, host, uri);
     let mut validators = HeaderMap::new();
@@ -146,7 +159,7 @@ async fn respond(
         return Err(ApiError::invalid_page());
     }
 
-    let links = PageLinks { scheme: state.scheme, host, path: uri.path(), params: &params.0 };
+    let links = PageLinks { scheme, host, path: uri.path(), params: &params.0 };
     let next = page.has_next(page_size, rows.count).then(|| links.link(page.get() + 1));
     let previous = (page.get() > 1).then(|| links.link(page.get() - 1));
     let body = render::page(metric, &catalog, &rows, next.as_deref(), previous.as_deref());

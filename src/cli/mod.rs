@@ -174,6 +174,10 @@ pub struct ServeArgs {
     /// times as often.
     #[arg(long, default_value_t = crate::api::auth::DEFAULT_FAILURES_PER_MINUTE)]
     pub auth_failures_per_minute: u32,
+    /// A reverse proxy or load balancer (address or network, e.g. 10.0.0.0/8; repeatable) whose
+    /// X-Forwarded-For, -Proto and -Host headers give the client's address, scheme and host.
+    #[arg(long = "trusted-proxy", value_name = "ADDRESS", value_parser = crate::forwarded::TrustedProxies::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Args, Debug)]
@@ -452,6 +456,7 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
         },
         request_timeout: args.request_timeout,
         auth_failures_per_minute: args.auth_failures_per_minute,
+        trusted_proxies: crate::forwarded::TrustedProxies::new(args.trusted_proxies),
         ..Default::default()
     };
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;

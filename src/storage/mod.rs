@@ -272,6 +272,15 @@ pub struct PublicationMark {
     pub published_at: Option<Timestamp>,
 }
 
+/// What a read request needs before its query.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The account of the name the request signs in with, if there is one.
+    pub user: Option<UserCredentials>,
+    pub catalog: Arc<Catalog>,
+    pub mark: PublicationMark,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PublicationState {
     pub mark: PublicationMark,
@@ -321,6 +330,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Cheap: two values, for ETags and Last-Modified on every response.
     async fn publication_mark(&self) -> Result<PublicationMark>;
     async fn publication(&self) -> Result<PublicationState>;
+    /// The user, the catalog and the publication mark at once: one trip to the store per read request
+    /// before its query, rather than three.
+    async fn request_context(&self, username: &str) -> Result<RequestContext>;
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
 }
 

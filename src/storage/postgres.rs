@@ -1311,6 +1311,32 @@ impl Storage for PostgresStorage {
         })
     }
 
+    async fn request_context(&self, username: &str) -> Result<RequestContext> {
+        let client = self.pool.get().await?;
+        // One round trip: the three meta values, and the user if there is one.
+        let statement = client
+            .prepare_cached(
+                "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'),
+                        (SELECT value FROM meta WHERE key = 'publication_generation'),
+                        (SELECT value FROM meta WHERE key = 'last_published_at'),
+                        users.id, users.password_hash, users.all_stores, users.can_ingest,
+                        array(SELECT store_id FROM user_stores WHERE user_id = users.id ORDER BY store_id)
+                 FROM (VALUES (1)) AS one LEFT JOIN users ON users.username = $1",
+            )
+            .await?;
+        let row = client.query_one(&statement, &[&username]).await?;
+        drop(client);
+        let user = row.get::<_, Option<i64>>(3).map(|key| UserCredentials {
+            key,
+            password_hash: row.get(4),
+            scope: if row.get(5) { StoreScope::All } else { StoreScope::Only(row.get(7)) },
+            can_ingest: row.get(6),
+        });
+        let cached = self.catalog.lock().unwrap().clone();
+        let catalog = if cached.version == row.get::<_, i64>(0) { cached } else { self.catalog().await? };
+        Ok(RequestContext { user, catalog, mark: publication_mark_from(row.get(1), row.get(2)) })
+    }
+
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
         let mut client = self.pool.get().await?;
         if let RowSource::Stores(stores) = &query.source

@@ -431,6 +431,23 @@ fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
     })
 }
 
+fn user_credentials(connection: &Connection, username: &str) -> Result<Option<UserCredentials>> {
+    let user = connection
+        .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
+        .query_row([username], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?)))
+        .optional()?;
+    let Some((key, password_hash, all_stores, can_ingest)) = user else {
+        return Ok(None);
+    };
+    let scope = if all_stores {
+        StoreScope::All
+    } else {
+        let mut statement = connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
+        StoreScope::Only(statement.query_map([key], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok(Some(UserCredentials { key, password_hash, scope, can_ingest }))
+}
+
 /// The in-range row count of every period of the queried stores, in (store order, period start) order.
 fn period_counts(
     connection: &Connection,
@@ -667,29 +684,7 @@ impl Storage for SqliteStorage {
 
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
         let username = username.to_owned();
-        self.run(Access::Read, move |inner| {
-            inner.reader(|connection| {
-                let user = connection
-                    .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
-                    .query_row([&username], |row| {
-                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?))
-                    })
-                    .optional()?;
-                let Some((key, password_hash, all_stores, can_ingest)) = user else {
-                    return Ok(None);
-                };
-                let scope = if all_stores {
-                    StoreScope::All
-                } else {
-                    let mut statement =
-                        connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
-                    let stores = statement.query_map([key], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
-                    StoreScope::Only(stores)
-                };
-                Ok(Some(UserCredentials { key, password_hash, scope, can_ingest }))
-            })
-        })
-        .await
+        self.run(Access::Read, move |inner| inner.reader(|connection| user_credentials(connection, &username))).await
     }
 
     async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
@@ -939,6 +934,20 @@ impl Storage for SqliteStorage {
                     mark: publication_mark(connection)?,
                     pending_bins: pending as u64,
                     published_bins: meta(connection, "published_bins")? as u64,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn request_context(&self, username: &str) -> Result<RequestContext> {
+        let username = username.to_owned();
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                Ok(RequestContext {
+                    user: user_credentials(connection, &username)?,
+                    catalog: inner.catalog(connection)?,
+                    mark: publication_mark(connection)?,
                 })
             })
         })

@@ -100,6 +100,34 @@ async fn check_detects_a_tampered_rollup_and_backup_copies_everything() {
     );
 }
 
+/// When a busy client's cache entry expires, all its connections miss at once: they must not each run
+/// an argon2 verification (each costs 19 MiB and a blocking thread), while wrong passwords are each
+/// still verified in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_the_same_credentials_costs_one_verification() {
+    use base64::Engine;
+    use futures_util::future::join_all;
+    let (app, _) = seeded(Backend::Sqlite, ServerConfig::immediate()).await;
+    let authenticator = footfall::api::auth::Authenticator::default();
+    let header = |password: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("analyst:{password}")))
+    };
+    let right = header("right");
+    let burst = (0..32).map(|_| authenticator.authenticate(app.storage.as_ref(), Some(right.as_bytes()), None));
+    let results = join_all(burst).await;
+    assert!(results.iter().all(Result::is_ok), "every request of the burst is let in");
+    // One verification per core may start before the first one fills the cache; no more.
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    let verified = authenticator.verifications();
+    assert!((1..=cores).contains(&verified), "{verified} verifications for one burst");
+
+    let wrong: Vec<String> = (0..4).map(|n| header(&format!("wrong-{n}"))).collect();
+    let attempts = wrong.iter().map(|h| authenticator.authenticate(app.storage.as_ref(), Some(h.as_bytes()), None));
+    let results = join_all(attempts).await;
+    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.code == "authentication_failed")));
+    assert_eq!(authenticator.verifications(), verified + 4, "no wrong password is answered from the cache");
+}
+
 #[tokio::test]
 async fn repeated_failures_are_throttled_with_retry_after() {
     let (app, _) = seeded(Backend::Sqlite, ServerConfig::immediate()).await;
@@ -190,4 +218,53 @@ async fn slow_headers_are_cut_off_and_connections_are_bounded() {
     let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the server closes a connection whose headers do not arrive");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Sends a visits request for two rows, one per page, as if relayed by a proxy with these headers.
+async fn relayed(app: &TestApp, username: &str, password: &str, forwarded: &[(&str, &str)]) -> reqwest::Response {
+    let path = VISITS.to_owned() + "&page_size=1";
+    let mut request = app.client.get(app.url(&path)).basic_auth(username, Some(password));
+    for (name, value) in forwarded {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_gives_the_client_scheme_host_and_address() {
+    let proxies = footfall::forwarded::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let config = ServerConfig { trusted_proxies: proxies, auth_failures_per_minute: 1, ..ServerConfig::immediate() };
+    let (app, _) = seeded(Backend::Sqlite, config).await;
+    app.ingest(&[("cnt-1", "2023-10-26T12:07:00Z", 1, 0)]);
+    let forwarded = [("x-forwarded-proto", "https"), ("x-forwarded-host", "footfall.example.com")];
+    let page: serde_json::Value = relayed(&app, "analyst", "right", &forwarded).await.json().await.unwrap();
+    let next = page["next"].as_str().unwrap();
+    assert!(next.starts_with("https://footfall.example.com/api/bi/acquisition-metrics/visits/?"), "{next}");
+
+    // Throttling counts the client's address, not the proxy's: one address using up its failures
+    // (four, under different names) does not block another client behind the same proxy.
+    let from = |address: &'static str| [("x-forwarded-for", address)];
+    for name in ["u0", "u1", "u2", "u3"] {
+        assert_eq!(relayed(&app, name, "wrong", &from("203.0.113.1")).await.status(), 401);
+    }
+    assert_eq!(relayed(&app, "u4", "wrong", &from("203.0.113.1")).await.status(), 429);
+    assert_eq!(relayed(&app, "u5", "wrong", &from("203.0.113.2")).await.status(), 401);
+    assert_eq!(relayed(&app, "analyst", "right", &from("203.0.113.2")).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_from_anyone_else_are_ignored() {
+    let config = ServerConfig { auth_failures_per_minute: 1, ..ServerConfig::immediate() };
+    let (app, _) = seeded(Backend::Sqlite, config).await;
+    app.ingest(&[("cnt-1", "2023-10-26T12:07:00Z", 1, 0)]);
+    let forwarded = [("x-forwarded-proto", "https"), ("x-forwarded-host", "evil.example")];
+    let page: serde_json::Value = relayed(&app, "analyst", "right", &forwarded).await.json().await.unwrap();
+    let next = page["next"].as_str().unwrap();
+    assert!(next.starts_with(&app.url("/api/")), "{next}");
+
+    // A made-up X-Forwarded-For on each attempt does not escape the per-address throttle.
+    for (name, address) in [("u0", "192.0.2.1"), ("u1", "192.0.2.2"), ("u2", "192.0.2.3"), ("u3", "192.0.2.4")] {
+        assert_eq!(relayed(&app, name, "wrong", &[("x-forwarded-for", address)]).await.status(), 401);
+    }
+    assert_eq!(relayed(&app, "u4", "wrong", &[("x-forwarded-for", "192.0.2.5")]).await.status(), 429);
 }
