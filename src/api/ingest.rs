@@ -29,12 +29,12 @@ fn forbidden(detail: impl Into<String>) -> ApiError {
 }
 
 /// Authenticates a writer: `Authorization: Bearer <device token>` or Basic auth of a user allowed to
-/// ingest.
+/// ingest. Returns the catalog too: for a user it comes in the same trip to the store.
 pub async fn authenticate_writer(
     state: &AppState,
     client: Option<Extension<ClientAddr>>,
     headers: &HeaderMap,
-) -> Result<Writer, ApiError> {
+) -> Result<(Writer, Arc<Catalog>), ApiError> {
     let client = client.map(|Extension(ClientAddr(address))| address.ip());
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
     let bearer = authorization
@@ -45,15 +45,17 @@ pub async fn authenticate_writer(
     if let Some(token) = bearer {
         // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
         return match state.storage.device_by_token_hash(&hash_token(token)).await? {
-            Some(device) => Ok(Writer::Device(device)),
+            Some(device) => Ok((Writer::Device(device), state.storage.catalog().await?)),
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
         };
     }
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
+    let attempt = state.authenticator.admit(authorization, client)?;
+    let context = state.storage.request_context(attempt.username()).await?;
+    let user = state.authenticator.check(attempt, context.user).await?;
     if !user.can_ingest {
         return Err(forbidden("This user may not ingest data."));
     }
-    Ok(Writer::User(user))
+    Ok((Writer::User(user), context.catalog))
 }
 
 /// Resolves records to bins the writer may write; the first one that is not names its index.
@@ -93,7 +95,7 @@ pub async fn post_bins(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, ApiError> {
-    let writer = authenticate_writer(&state, client, &headers).await?;
+    let (writer, catalog) = authenticate_writer(&state, client, &headers).await?;
     let bytes = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,7 +110,6 @@ pub async fn post_bins(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-ndjson"));
     let records = parse_batch(text, ndjson).map_err(|error| ApiError::bad_request("invalid_bin", error.to_string()))?;
-    let catalog = state.storage.catalog().await?;
     let bins = resolve(&catalog, &writer, &records)?;
     store_bins(&state, bins).await?;
     Ok(Json(Accepted { accepted: records.len() }))
@@ -148,9 +149,9 @@ pub struct CorrectionView {
     pub created_at: String,
 }
 
-fn user_of(writer: Writer) -> Result<UserCredentials, ApiError> {
+fn user_of((writer, catalog): (Writer, Arc<Catalog>)) -> Result<(UserCredentials, Arc<Catalog>), ApiError> {
     match writer {
-        Writer::User(user) => Ok(user),
+        Writer::User(user) => Ok((user, catalog)),
         Writer::Device(_) => Err(forbidden("Device tokens cannot set occupancy.")),
     }
 }
@@ -169,11 +170,10 @@ pub async fn post_correction(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CorrectionView>), ApiError> {
-    let user = user_of(authenticate_writer(&state, client, &headers).await?)?;
+    let (user, catalog) = user_of(authenticate_writer(&state, client, &headers).await?)?;
     let correction: NewCorrection = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("expected {{\"store_code\", \"minute\", \"value\"}}: {e}"))
     })?;
-    let catalog = state.storage.catalog().await?;
     visible_store(&catalog, &user.scope, &correction.store_code)?;
     let minute = parse_instant(&correction.minute)
         .map(Minute::last_at_or_before)
@@ -201,12 +201,11 @@ pub async fn list_corrections(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Result<Json<Vec<CorrectionView>>, ApiError> {
-    let user = user_of(authenticate_writer(&state, client, &headers).await?)?;
+    let (user, catalog) = user_of(authenticate_writer(&state, client, &headers).await?)?;
     let store_code = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(name, _)| name == "store_code")
         .map(|(_, value)| value.into_owned())
         .ok_or_else(|| ApiError::bad_request("required", "store_code: this query parameter is required."))?;
-    let catalog = state.storage.catalog().await?;
     visible_store(&catalog, &user.scope, &store_code)?;
     let store = crate::domain::StoreCode::parse(&store_code).map_err(|_| ApiError::store_not_found())?;
     let corrections = state.storage.corrections(store).await?;
