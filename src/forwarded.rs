@@ -28,10 +28,6 @@ impl TrustedProxies {
             .map_err(|_| format!("{value:?} is neither an IP address nor a network such as 10.0.0.0/8"))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))

@@ -190,15 +190,12 @@ impl Authenticator {
     /// The second half: checks the attempt's password against `user`, the account stored under its
     /// name (if any), and counts a failure against the name and the address.
     pub async fn check(&self, attempt: Attempt, user: Option<UserCredentials>) -> Result<UserCredentials, ApiError> {
-        let Attempt { credentials, username_key, address_key } = attempt;
-        let result = self.verify(credentials, user).await;
+        let result = self.verify(&attempt.credentials, user).await;
         match &result {
             // Only the name is forgiven: a valid account must not reset its address's failures.
-            Ok(_) => self.by_username.record_success(&username_key),
+            Ok(_) => self.by_username.record_success(&attempt.username_key),
             Err(error) if error.code == "authentication_failed" => {
-                for key in std::iter::once(&username_key).chain(&address_key) {
-                    self.throttle(key).record_failure(key);
-                }
+                attempt.keys().for_each(|key| self.throttle(key).record_failure(key));
             }
             Err(_) => {}
         }
@@ -211,23 +208,20 @@ impl Authenticator {
 
     async fn verify(
         &self,
-        credentials: BasicCredentials,
+        credentials: &BasicCredentials,
         user: Option<UserCredentials>,
     ) -> Result<UserCredentials, ApiError> {
-        let cache_key = self.cache_key(&credentials);
-        if let Some(user) = &user
-            && self.is_cached(&cache_key, user)
-        {
-            return Ok(user.clone());
+        let cache_key = self.cache_key(credentials);
+        let cached = || user.as_ref().filter(|user| self.is_cached(&cache_key, user)).cloned();
+        if let Some(user) = cached() {
+            return Ok(user);
         }
         let _slot = self.verification_slots.acquire().await.map_err(ApiError::internal)?;
-        if let Some(user) = &user
-            && self.is_cached(&cache_key, user)
-        {
-            return Ok(user.clone());
+        if let Some(user) = cached() {
+            return Ok(user);
         }
         let phc = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |user| user.password_hash.clone());
-        let password = credentials.password;
+        let password = credentials.password.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let matches =
             tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.map_err(ApiError::internal)?;

@@ -261,6 +261,14 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
     Ok(Catalog::new(version, stores, devices))
 }
 
+/// The user in columns `at..at + 5` of a row (id, password_hash, all_stores, can_ingest, store ids), or
+/// `None` if the id is NULL.
+fn user_at(row: &tokio_postgres::Row, at: usize) -> Option<UserCredentials> {
+    let key = row.get::<_, Option<i64>>(at)?;
+    let scope = if row.get(at + 2) { StoreScope::All } else { StoreScope::Only(row.get(at + 4)) };
+    Some(UserCredentials { key, password_hash: row.get(at + 1), scope, can_ingest: row.get(at + 3) })
+}
+
 fn publication_mark_from(generation: i64, published_at: i64) -> PublicationMark {
     PublicationMark {
         generation,
@@ -324,6 +332,18 @@ impl PostgresStorage {
     }
 
     /// The catalog as of `transaction`, reloaded only when its version changed.
+    /// The catalog, given its current version: the cached one while that is unchanged.
+    async fn catalog_at(&self, client: &mut deadpool_postgres::Client, version: i64) -> Result<Arc<Catalog>> {
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let transaction = client.transaction().await?;
+        let catalog = self.catalog_in(&transaction).await?;
+        transaction.commit().await?;
+        Ok(catalog)
+    }
+
     async fn catalog_in(&self, transaction: &Transaction<'_>) -> Result<Arc<Catalog>> {
         let version = meta(transaction, "catalog_version").await?;
         let cached = self.catalog.lock().unwrap().clone();
@@ -963,15 +983,8 @@ impl Storage for PostgresStorage {
         let mut client = self.pool.get().await?;
         // Asked on every request: one round trip while the catalog is unchanged.
         let statement = client.prepare_cached("SELECT value FROM meta WHERE key = 'catalog_version'").await?;
-        let version: i64 = client.query_one(&statement, &[]).await?.get(0);
-        let cached = self.catalog.lock().unwrap().clone();
-        if cached.version == version {
-            return Ok(cached);
-        }
-        let transaction = client.transaction().await?;
-        let catalog = self.catalog_in(&transaction).await?;
-        transaction.commit().await?;
-        Ok(catalog)
+        let version = client.query_one(&statement, &[]).await?.get(0);
+        self.catalog_at(&mut client, version).await
     }
 
     async fn add_store(&self, store: NewStore) -> Result<()> {
@@ -1057,12 +1070,7 @@ impl Storage for PostgresStorage {
                  FROM users WHERE username = $1",
             )
             .await?;
-        let Some(row) = client.query_opt(&statement, &[&username]).await? else {
-            return Ok(None);
-        };
-        let key: i64 = row.get(0);
-        let scope = if row.get(2) { StoreScope::All } else { StoreScope::Only(row.get(4)) };
-        Ok(Some(UserCredentials { key, password_hash: row.get(1), scope, can_ingest: row.get(3) }))
+        Ok(client.query_opt(&statement, &[&username]).await?.and_then(|row| user_at(&row, 0)))
     }
 
     async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
@@ -1312,7 +1320,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn request_context(&self, username: &str) -> Result<RequestContext> {
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         // One round trip: the three meta values, and the user if there is one.
         let statement = client
             .prepare_cached(
@@ -1325,16 +1333,11 @@ impl Storage for PostgresStorage {
             )
             .await?;
         let row = client.query_one(&statement, &[&username]).await?;
-        drop(client);
-        let user = row.get::<_, Option<i64>>(3).map(|key| UserCredentials {
-            key,
-            password_hash: row.get(4),
-            scope: if row.get(5) { StoreScope::All } else { StoreScope::Only(row.get(7)) },
-            can_ingest: row.get(6),
-        });
-        let cached = self.catalog.lock().unwrap().clone();
-        let catalog = if cached.version == row.get::<_, i64>(0) { cached } else { self.catalog().await? };
-        Ok(RequestContext { user, catalog, mark: publication_mark_from(row.get(1), row.get(2)) })
+        Ok(RequestContext {
+            user: user_at(&row, 3),
+            catalog: self.catalog_at(&mut client, row.get(0)).await?,
+            mark: publication_mark_from(row.get(1), row.get(2)),
+        })
     }
 
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
