@@ -211,6 +211,26 @@ fn healthz() {}
 
 struct BasicAuth;
 
+/// Every operation may also answer the server-wide errors (405, 408, 413, 414, 431, 503, 500) with the
+/// same error body: documented once as each operation's `default` response.
+struct ServerWideErrors;
+
+impl Modify for ServerWideErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = ResponseBuilder::new()
+            .description("Any other error: a method not allowed, a limit exceeded (time, body, query, headers, connections), an internal error")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone().into());
+            }
+        }
+    }
+}
+
 impl Modify for BasicAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -227,7 +247,7 @@ impl Modify for BasicAuth {
     paths(visits, occupancy, stores, status, ingest_bins, add_correction, list_corrections, healthz),
     components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody, StoreList, StoreView, Status,
         IngestBin, Accepted, NewCorrection, CorrectionView)),
-    modifiers(&BasicAuth)
+    modifiers(&BasicAuth, &ServerWideErrors)
 )]
 pub struct ApiDoc;
 

@@ -13,6 +13,10 @@ use footfall::app::{ServerConfig, serve};
 use footfall::storage::{self, Storage};
 use serde_json::Value;
 
+// A submodule of the helpers so every test binary that includes them validates what it reads.
+#[path = "schema.rs"]
+mod schema;
+
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,13 +238,13 @@ impl TestApp {
         if let Some((user, password)) = credentials {
             request = request.basic_auth(user, Some(password));
         }
-        Response::from(request.send().await.unwrap()).await
+        Response::read("GET", request.send().await.unwrap()).await
     }
 
     /// GET with a raw Authorization header value.
     pub async fn get_with_authorization(&self, path_and_query: &str, authorization: &str) -> Response {
         let request = self.client.get(self.url(path_and_query)).header("Authorization", authorization);
-        Response::from(request.send().await.unwrap()).await
+        Response::read("GET", request.send().await.unwrap()).await
     }
 }
 
@@ -287,8 +291,11 @@ pub struct Response {
 }
 
 impl Response {
-    async fn from(response: reqwest::Response) -> Response {
+    /// Reads a response to a `method` request; its body must be JSON (or empty) and match the OpenAPI
+    /// document (`schema::check`).
+    pub async fn read(method: &str, response: reqwest::Response) -> Response {
         let status = response.status().as_u16();
+        let path = response.url().path().to_owned();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
         let body = if bytes.is_empty() {
@@ -296,6 +303,7 @@ impl Response {
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
+        schema::check(method, &path, status, &body);
         Response { status, headers, body }
     }
 

@@ -34,7 +34,8 @@ async fn setup(backend: Backend) -> (TestApp, String, String) {
 
 async fn post(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
     let response = app.client.post(app.url("/api/ingest/bins")).bearer_auth(token).json(body).send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let response = crate::helpers::Response::read("POST", response).await;
+    (response.status, response.body)
 }
 
 async fn visits(app: &TestApp) -> Vec<(String, i64, i64)> {
