@@ -12,7 +12,9 @@ use crate::api::auth::{hash_password, hash_token};
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::storage::{Bin, NewScope, NewStore, NewUser, Storage};
 
+/// The demo's Europe/Athens store, used in the printed example queries.
 pub const ATHENS_STORE: &str = "116500";
+/// The demo user, who sees every store.
 pub const DEMO_USER: &str = "demo";
 
 /// (code, name, time zone, opening hour, closing hour, visitors per hour at the base rate)
@@ -22,11 +24,15 @@ const STORES: [(&str, &str, &str, u32, u32, f64); 3] = [
     ("330720", "Tokyo Shibuya", "Asia/Tokyo", 10, 21, 170.0),
 ];
 
+/// The demo user's sign-in, printed by `footfall demo`.
 pub struct DemoCredentials {
+    /// The username.
     pub username: String,
+    /// The generated password (shown once, stored only as an argon2 hash).
     pub password: String,
 }
 
+/// Creates the demo stores, devices and user and `days` of traffic up to `now`, published.
 pub async fn create(storage: &dyn Storage, days: u32, now: Timestamp) -> anyhow::Result<DemoCredentials> {
     for (code, name, zone, ..) in STORES {
         let store = NewStore {

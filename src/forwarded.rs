@@ -15,6 +15,7 @@ use ipnet::IpNet;
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
+    /// Trusts these networks.
     pub fn new(networks: Vec<IpNet>) -> TrustedProxies {
         TrustedProxies(networks)
     }
@@ -28,6 +29,7 @@ impl TrustedProxies {
             .map_err(|_| format!("{value:?} is neither an IP address nor a network such as 10.0.0.0/8"))
     }
 
+    /// Whether `address` (IPv4-mapped IPv6 included) is a trusted proxy.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))

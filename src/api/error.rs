@@ -9,10 +9,14 @@ use serde::Serialize;
 
 use crate::storage::StorageError;
 
+/// A refused or failed request: the status, the stable code and the detail the client sees.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The stable machine-readable code (`code` in the body).
     pub code: &'static str,
+    /// What went wrong, for a person (`detail` in the body).
     pub detail: Cow<'static, str>,
     /// The cause of a 5xx: logged, never shown.
     cause: Option<String>,
@@ -20,6 +24,7 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
+/// The JSON body of every error response.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong, for a person.
@@ -34,34 +39,42 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
+    /// An error with this status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError { status, code, detail: detail.into(), cause: None, retry_after: None }
     }
 
+    /// 401: no credentials were sent.
     pub fn not_authenticated() -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "not_authenticated", "Authentication credentials were not provided.")
     }
 
+    /// 401: the credentials are wrong (the same answer for an unknown user and a wrong password).
     pub fn authentication_failed() -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid username/password.")
     }
 
+    /// 404: the store does not exist or is outside the user's scope (one answer, so scope leaks nothing).
     pub fn store_not_found() -> ApiError {
         Self::new(StatusCode::NOT_FOUND, "store_code_not_found", "Store with this store_code not found.")
     }
 
+    /// 404: no such device.
     pub fn device_not_found() -> ApiError {
         Self::new(StatusCode::NOT_FOUND, "device_id_not_found", "Device with this device_id not found.")
     }
 
+    /// 404: the page is past the last one.
     pub fn invalid_page() -> ApiError {
         Self::new(StatusCode::NOT_FOUND, "invalid_page", "Invalid page.")
     }
 
+    /// 400 with this code and detail.
     pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    /// 500: the cause is logged with the error id, never shown to the client.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,6 +85,7 @@ impl ApiError {
         }
     }
 
+    /// 429 with `Retry-After`: too many failed sign-ins from this client.
     pub fn throttled(retry_after: std::time::Duration) -> ApiError {
         let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
         let detail = format!("Too many failed sign-in attempts; retry in {seconds} s.");
@@ -85,6 +99,7 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// A fresh error id: 16 lowercase hex digits, logged with the error and returned to the client.
 pub fn new_error_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }

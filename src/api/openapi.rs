@@ -13,8 +13,10 @@ use super::ingest::{Accepted, CorrectionView, NewCorrection};
 use super::status::Status;
 use super::stores::{StoreList, StoreView};
 
+/// One store's visits in one minute.
 #[derive(Serialize, ToSchema)]
 pub struct VisitRow {
+    /// The store.
     #[schema(example = "116500")]
     pub store_code: String,
     /// Entries in the minute, summed over the store's devices.
@@ -31,17 +33,21 @@ pub struct VisitRow {
     pub minute: String,
 }
 
+/// One store's occupancy at the end of one minute.
 #[derive(Serialize, ToSchema)]
 pub struct OccupancyRow {
+    /// The store.
     #[schema(example = "116500")]
     pub store_code: String,
     /// People inside at the end of the minute.
     #[schema(example = 7, minimum = 0)]
     pub occupancy_metric: i64,
+    /// Start of the minute in the store's local time, with its UTC offset.
     #[schema(example = "2021-05-12T12:41:00+03:00")]
     pub minute: String,
 }
 
+/// A page of visit rows.
 #[derive(Serialize, ToSchema)]
 pub struct VisitsPage {
     /// Rows on all pages.
@@ -50,17 +56,24 @@ pub struct VisitsPage {
     pub next: Option<String>,
     /// Absolute URL of the previous page, or null.
     pub previous: Option<String>,
+    /// The rows of this page, by store then minute.
     pub results: Vec<VisitRow>,
 }
 
+/// A page of occupancy rows.
 #[derive(Serialize, ToSchema)]
 pub struct OccupancyPage {
+    /// Rows on all pages.
     pub count: u64,
+    /// Absolute URL of the next page, or null.
     pub next: Option<String>,
+    /// Absolute URL of the previous page, or null.
     pub previous: Option<String>,
+    /// The rows of this page, by store then minute.
     pub results: Vec<OccupancyRow>,
 }
 
+/// The query parameters of the visits endpoint.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VisitsParams {
@@ -82,9 +95,11 @@ pub struct VisitsParams {
     page: Option<u64>,
 }
 
+/// The query parameters of the occupancy endpoint.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OccupancyParams {
+    /// Only this store.
     store_code: Option<String>,
     /// Inclusive lower bound (UTC unless an offset is given).
     #[param(format = DateTime, example = "2021-05-12T09:40:00Z")]
@@ -192,14 +207,17 @@ fn list_corrections() {}
 /// One count bin as pushed by a device.
 #[derive(serde::Deserialize, ToSchema)]
 pub struct IngestBin {
+    /// The device that counted.
     #[schema(example = "cnt-1")]
     pub device_id: String,
     /// The UTC start of the minute (seconds 0).
     #[schema(example = "2023-10-26T12:06:00Z")]
     pub minute: String,
+    /// People who went in (`in`).
     #[serde(rename = "in")]
     #[schema(example = 3, minimum = 0)]
     pub entries: u32,
+    /// People who went out (`out`).
     #[serde(rename = "out")]
     #[schema(example = 0, minimum = 0)]
     pub exits: u32,
@@ -249,6 +267,7 @@ impl Modify for BasicAuth {
         IngestBin, Accepted, NewCorrection, CorrectionView)),
     modifiers(&BasicAuth, &ServerWideErrors)
 )]
+/// The OpenAPI document of the API, generated from the handlers' annotations.
 pub struct ApiDoc;
 
 /// `/api/openapi.json` and the browsable reference at `/api/docs`, its assets embedded in the binary.

@@ -9,11 +9,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How many failures block a key, and for how long.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottlePolicy {
+    /// Failures within `window` that block the key.
     pub max_failures: u32,
+    /// The time within which failures count together.
     pub window: Duration,
+    /// The first block; each further failure doubles it.
     pub first_block: Duration,
+    /// The longest block.
     pub max_block: Duration,
 }
 
@@ -23,6 +28,7 @@ struct Failures {
     blocked_until: Option<Instant>,
 }
 
+/// Failed sign-ins per key (a username or a client address), shared by all requests of a server.
 pub struct Throttle {
     policy: ThrottlePolicy,
     keys: Mutex<HashMap<String, Failures>>,
@@ -31,6 +37,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// An empty throttle applying `policy`.
     pub fn new(policy: ThrottlePolicy) -> Throttle {
         Throttle { policy, keys: Mutex::new(HashMap::new()), max_keys: 100_000 }
     }
@@ -44,6 +51,7 @@ impl Throttle {
         }
     }
 
+    /// Counts a failed sign-in for `key`, blocking it once the policy's limit is reached.
     pub fn record_failure(&self, key: &str) {
         let now = Instant::now();
         let mut keys = self.keys.lock().unwrap();
@@ -69,6 +77,7 @@ impl Throttle {
         }
     }
 
+    /// Forgets `key`'s failures: a correct sign-in clears the count.
     pub fn record_success(&self, key: &str) {
         self.keys.lock().unwrap().remove(key);
     }

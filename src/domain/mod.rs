@@ -13,9 +13,11 @@ use std::fmt;
 macro_rules! identifier {
     ($name:ident, $what:literal) => {
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[doc = concat!("A validated ", $what, ".")]
         pub struct $name(String);
 
         impl $name {
+            #[doc = concat!("Validates `text` as a ", $what, "; the error names the value and the rule.")]
             pub fn parse(text: &str) -> Result<Self, String> {
                 let valid =
                     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
@@ -33,6 +35,7 @@ macro_rules! identifier {
                 }
             }
 
+            /// The identifier as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -53,11 +56,14 @@ identifier!(Username, "username");
 /// One device's counts for one UTC minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts {
+    /// People who went in.
     pub entries: u32,
+    /// People who went out.
     pub exits: u32,
 }
 
 impl Counts {
+    /// No one went in or out.
     pub fn is_empty(self) -> bool {
         self.entries == 0 && self.exits == 0
     }
