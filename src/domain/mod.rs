@@ -1,8 +1,16 @@
-//! The domain: identifiers, count bins, minutes and time zones, occupancy and pagination.
-//! Nothing here knows about HTTP or a database.
+//! The domain: identifiers and typed keys, the catalog of stores, devices and users, count bins,
+//! minutes and time zones, occupancy periods and page arithmetic, publication, rollup verification,
+//! pagination. Nothing here knows about HTTP or a database.
 
+pub mod bins;
+pub mod catalog;
+pub mod keys;
 pub mod occupancy;
 pub mod pagination;
+pub mod periods;
+pub mod publication;
+pub mod reads;
+pub mod rollups;
 pub mod time;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};

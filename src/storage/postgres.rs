@@ -15,7 +15,7 @@
 //! on one connection, and no database needed at build time; deadpool adds the pool and its statement
 //! cache (every statement is prepared once per connection).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::*;
@@ -132,13 +132,6 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Overridden by the URL's `pool_size` query parameter, which wins over this variable.
 pub const POOL_SIZE_ENV: &str = "FOOTFALL_PG_POOL_SIZE";
 
-/// No occupancy period is longer than this (a local day plus any DST or zone shift).
-const LONGEST_PERIOD_SECONDS: i64 = 3 * 86_400;
-/// Above this many stores, the periods of a query are found by time rather than store by store...
-const STORES_LOOKED_UP_ONE_BY_ONE: usize = 16;
-/// ... unless the query spans more than this, where each store's own periods, one range of the key,
-/// are cheaper to read than many days of every store through the time index (as in sqlite.rs).
-const LONGEST_SPAN_LOOKED_UP_BY_TIME: i64 = 3 * 86_400;
 /// Ingests up to this many bins go in one INSERT of arrays; larger ones through COPY into a temporary
 /// table, whose creation is a catalog write not worth making for a device's minute or two.
 const COPY_THRESHOLD: usize = 2_000;
@@ -148,14 +141,44 @@ const PERIODS_PER_BATCH: usize = 500;
 /// Pending bins beyond this are cleared with TRUNCATE: constant time, and no dead rows to vacuum.
 const TRUNCATE_THRESHOLD: i64 = 100_000;
 
+/// The PostgreSQL store: a pool of connections to one database.
 pub struct PostgresStorage {
     pool: Pool,
     catalog: Mutex<Arc<Catalog>>,
 }
 
-fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageError {
-    StorageError::Backend(Box::new(error))
+/// Keys are bound and read as their row id (bigint).
+macro_rules! sql_keys {
+    ($($key:ty),*) => {$(
+        impl<'a> FromSql<'a> for $key {
+            fn from_sql(ty: &Type, raw: &'a [u8]) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                i64::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as FromSql>::accepts(ty)
+            }
+        }
+
+        impl ToSql for $key {
+            fn to_sql(
+                &self,
+                ty: &Type,
+                out: &mut tokio_postgres::types::private::BytesMut,
+            ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+    )*};
 }
+
+sql_keys!(StoreKey, DeviceKey, UserKey);
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(error: tokio_postgres::Error) -> Self {
@@ -196,10 +219,6 @@ fn parse_pool_size(value: &str) -> anyhow::Result<usize> {
         Ok(size) if size > 0 => Ok(size),
         _ => anyhow::bail!("pool size {value:?} is not a positive integer"),
     }
-}
-
-fn minute(seconds: i64) -> Minute {
-    Minute::from_unix_seconds(seconds).expect("stored minutes are whole minutes")
 }
 
 async fn meta(transaction: &Transaction<'_>, key: &str) -> Result<i64> {
@@ -264,7 +283,7 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
 /// The user in columns `at..at + 5` of a row (id, password_hash, all_stores, can_ingest, store ids), or
 /// `None` if the id is NULL.
 fn user_at(row: &tokio_postgres::Row, at: usize) -> Option<UserCredentials> {
-    let key = row.get::<_, Option<i64>>(at)?;
+    let key = row.get::<_, Option<UserKey>>(at)?;
     let scope = if row.get(at + 2) { StoreScope::All } else { StoreScope::Only(row.get(at + 4)) };
     Some(UserCredentials { key, password_hash: row.get(at + 1), scope, can_ingest: row.get(at + 3) })
 }
@@ -367,7 +386,7 @@ impl PostgresStorage {
         {
             let store: StoreKey = row.get(0);
             let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
-            touched.insert((store, calendar.period_of(minute(row.get(1)))));
+            touched.insert((store, calendar.period_of(stored_minute(row.get(1)))));
         }
         let inserted = merge_pending(transaction, &devices).await?;
         let merged = started.elapsed();
@@ -433,7 +452,7 @@ async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Re
         pending.bins += row.get::<_, i64>(4);
         let span = pending.devices.entry(device).or_insert((first, last));
         *span = (span.0.min(first), span.1.max(last));
-        let (first, last) = (minute(first), minute(last));
+        let (first, last) = (stored_minute(first), stored_minute(last));
         let store = catalog
             .store(store_key)
             .ok_or_else(|| StorageError::Invalid(format!("pending bins of unknown store key {store_key}")))?;
@@ -454,7 +473,7 @@ async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Re
 
 /// Merges the pending bins into the published ones; returns how many were new.
 async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<i64> {
-    let devices: Vec<i64> = spans.keys().copied().collect();
+    let devices: Vec<DeviceKey> = spans.keys().copied().collect();
     let firsts: Vec<i64> = spans.values().map(|&(first, _)| first).collect();
     let lasts: Vec<i64> = spans.values().map(|&(_, last)| last).collect();
     let overlapping: i64 = transaction
@@ -512,7 +531,7 @@ async fn recompute_periods(
     catalog: &Catalog,
     periods: &[(StoreKey, Period)],
 ) -> Result<()> {
-    let stores: Vec<i64> = periods.iter().map(|&(store, _)| store).collect();
+    let stores: Vec<i64> = periods.iter().map(|&(store, _)| store.0).collect();
     let starts: Vec<i64> = periods.iter().map(|(_, period)| period.start.unix_seconds()).collect();
     let ends: Vec<i64> = periods.iter().map(|(_, period)| period.end.unix_seconds()).collect();
     let indexes: Vec<i64> = (0..periods.len() as i64).collect();
@@ -528,7 +547,7 @@ async fn recompute_periods(
         )
         .await?;
     for row in transaction.query(&statement, &[&indexes, &stores, &starts, &ends]).await? {
-        corrections[row.get::<_, i64>(0) as usize].push((minute(row.get(1)), row.get(2)));
+        corrections[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2)));
     }
 
     // One (device, period) range per device of each store, so that every read is a range of the
@@ -536,7 +555,7 @@ async fn recompute_periods(
     let mut ranges: [Vec<i64>; 5] = Default::default();
     for (index, &(store, period)) in periods.iter().enumerate() {
         for device in catalog.devices().iter().filter(|device| device.store == store) {
-            let range = [index as i64, store, device.key, period.start.unix_seconds(), period.end.unix_seconds()];
+            let range = [index as i64, store.0, device.key.0, period.start.unix_seconds(), period.end.unix_seconds()];
             for (column, value) in ranges.iter_mut().zip(range) {
                 column.push(value);
             }
@@ -559,7 +578,7 @@ async fn recompute_periods(
     pin_mut!(rows);
     let mut minutes: Vec<Vec<(Minute, i64, i64)>> = vec![Vec::new(); periods.len()];
     while let Some(row) = rows.try_next().await? {
-        minutes[row.get::<_, i64>(0) as usize].push((minute(row.get(1)), row.get(2), row.get(3)));
+        minutes[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2), row.get(3)));
     }
 
     let mut new_rows: [Vec<i64>; 6] = Default::default();
@@ -646,7 +665,7 @@ async fn period_counts(
     let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
     let earliest_start = first_s - LONGEST_PERIOD_SECONDS;
     let position: HashMap<StoreKey, usize> = stores.iter().enumerate().map(|(i, &s)| (s, i)).collect();
-    let rows = if stores.len() <= STORES_LOOKED_UP_ONE_BY_ONE || last_s - first_s > LONGEST_SPAN_LOOKED_UP_BY_TIME {
+    let rows = if periods_by_store(stores.len(), first, last) {
         let statement = transaction
             .prepare_cached(
                 "SELECT store_id, period_start, period_end, row_count FROM store_periods
@@ -666,7 +685,7 @@ async fn period_counts(
     let mut found: Vec<(usize, i64, i64, u64)> = rows
         .iter()
         .filter_map(|row| {
-            let index = *position.get(&row.get::<_, i64>(0))?;
+            let index = *position.get(&row.get::<_, StoreKey>(0))?;
             Some((index, row.get(1), row.get(2), row.get::<_, i64>(3) as u64))
         })
         .collect();
@@ -682,7 +701,7 @@ async fn period_counts(
         })
         .collect();
     if !cut.is_empty() {
-        let cut_stores: Vec<i64> = cut.iter().map(|&i| stores[found[i].0]).collect();
+        let cut_stores: Vec<StoreKey> = cut.iter().map(|&i| stores[found[i].0]).collect();
         let lows: Vec<i64> = cut.iter().map(|&i| found[i].1.max(first_s)).collect();
         let highs: Vec<i64> = cut.iter().map(|&i| (found[i].2 - 60).min(last_s)).collect();
         let cut_low: Vec<bool> = cut.iter().map(|&i| found[i].1 < first_s).collect();
@@ -715,7 +734,7 @@ async fn period_counts(
     Ok(found
         .into_iter()
         .filter(|&(_, _, _, rows)| rows > 0)
-        .map(|(index, start, end, rows)| (index, Period { start: minute(start), end: minute(end) }, rows))
+        .map(|(index, start, end, rows)| (index, Period { start: stored_minute(start), end: stored_minute(end) }, rows))
         .collect())
 }
 
@@ -761,7 +780,7 @@ async fn store_rows(transaction: &Transaction<'_>, stores: &[StoreKey], query: &
     for ((store, ..), rows) in reads.iter().zip(results) {
         page.rows.extend(rows.iter().map(|row| MinuteRow {
             store: *store,
-            minute: minute(row.get(0)),
+            minute: stored_minute(row.get(0)),
             entries: row.get(1),
             exits: row.get(2),
             occupancy: row.get(3),
@@ -802,7 +821,7 @@ async fn device_rows(
         .iter()
         .map(|row| MinuteRow {
             store,
-            minute: minute(row.get(0)),
+            minute: stored_minute(row.get(0)),
             entries: row.get(1),
             exits: row.get(2),
             occupancy: 0,
@@ -821,7 +840,7 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         .iter()
         .map(|row| StoredRollup {
             store: row.get(0),
-            minute: minute(row.get(1)),
+            minute: stored_minute(row.get(1)),
             entries: row.get(2),
             exits: row.get(3),
             occupancy: row.get(4),
@@ -835,7 +854,7 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         )
         .await?
         .iter()
-        .map(|row| (row.get(0), minute(row.get(1)), row.get(2), row.get(3)))
+        .map(|row| (row.get(0), stored_minute(row.get(1)), row.get(2), row.get(3)))
         .collect::<Vec<_>>();
     let corrections = transaction
         .query(
@@ -844,7 +863,7 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         )
         .await?
         .iter()
-        .map(|row| (row.get(0), minute(row.get(1)), row.get(2)))
+        .map(|row| (row.get(0), stored_minute(row.get(1)), row.get(2)))
         .collect::<Vec<_>>();
     let rollup_rows = stored.len() as u64;
     let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
@@ -854,8 +873,8 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         .await?
         .iter()
         .map(|row| {
-            let period = Period { start: minute(row.get(1)), end: minute(row.get(2)) };
-            ((row.get::<_, i64>(0), period), row.get::<_, i64>(3) as u64)
+            let period = Period { start: stored_minute(row.get(1)), end: stored_minute(row.get(2)) };
+            ((row.get::<_, StoreKey>(0), period), row.get::<_, i64>(3) as u64)
         })
         .collect::<BTreeMap<_, _>>();
     if recorded != periods {
@@ -925,7 +944,7 @@ async fn first_page_of_one_store(
         .filter_map(|row| {
             Some(MinuteRow {
                 store,
-                minute: minute(row.get::<_, Option<i64>>(1)?),
+                minute: stored_minute(row.get::<_, Option<i64>>(1)?),
                 entries: row.get(2),
                 exits: row.get(3),
                 occupancy: row.get(4),
@@ -940,7 +959,7 @@ async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[St
     const UPSERT: &str = "ON CONFLICT (store_id, device_id, minute)
                           DO UPDATE SET entries = excluded.entries, exits = excluded.exits";
     if bins.len() <= COPY_THRESHOLD {
-        let devices: Vec<i64> = bins.iter().map(|bin| bin.device).collect();
+        let devices: Vec<DeviceKey> = bins.iter().map(|bin| bin.device).collect();
         let minutes: Vec<i64> = bins.iter().map(|bin| bin.minute.unix_seconds()).collect();
         let entries: Vec<i64> = bins.iter().map(|bin| i64::from(bin.counts.entries)).collect();
         let exits: Vec<i64> = bins.iter().map(|bin| i64::from(bin.counts.exits)).collect();
@@ -963,8 +982,13 @@ async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[St
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8; 5]);
     pin_mut!(writer);
     for (bin, store) in bins.iter().zip(stores) {
-        let row: [i64; 5] =
-            [*store, bin.device, bin.minute.unix_seconds(), i64::from(bin.counts.entries), i64::from(bin.counts.exits)];
+        let row: [i64; 5] = [
+            store.0,
+            bin.device.0,
+            bin.minute.unix_seconds(),
+            i64::from(bin.counts.entries),
+            i64::from(bin.counts.exits),
+        ];
         writer.as_mut().write_raw(row.iter()).await?;
     }
     writer.finish().await?;
@@ -1200,7 +1224,7 @@ impl Storage for PostgresStorage {
         // The last bin of each device's run is its latest.
         let latest: Vec<&Bin> =
             bins.chunk_by(|a, b| a.device == b.device).map(|run| run.last().expect("runs")).collect();
-        let devices: Vec<i64> = latest.iter().map(|bin| bin.device).collect();
+        let devices: Vec<DeviceKey> = latest.iter().map(|bin| bin.device).collect();
         let minutes: Vec<i64> = latest.iter().map(|bin| bin.minute.unix_seconds()).collect();
         transaction
             .execute(
@@ -1253,7 +1277,7 @@ impl Storage for PostgresStorage {
         rows.iter()
             .map(|row| {
                 Ok(Correction {
-                    minute: minute(row.get(0)),
+                    minute: stored_minute(row.get(0)),
                     value: u32::try_from(row.get::<_, i64>(1))
                         .map_err(|_| StorageError::Invalid("stored correction out of range".into()))?,
                     created_at: Timestamp::from_millisecond(row.get(2)).expect("stored"),

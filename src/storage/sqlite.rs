@@ -93,15 +93,7 @@ CREATE TABLE occupancy_corrections (
 ) WITHOUT ROWID;
 "#];
 
-/// No occupancy period is longer than this (a local day plus any DST or zone shift).
-const LONGEST_PERIOD_SECONDS: i64 = 3 * 86_400;
-/// Above this many stores, the periods of a query are found by time rather than store by store...
-const STORES_LOOKED_UP_ONE_BY_ONE: usize = 16;
-/// ... unless the query spans more than this: each period found through the time index costs a lookup
-/// in the table, while a store's own periods are read in one range of the table, so beyond a few
-/// periods per store, store by store is cheaper (100 stores, 45 days: 1.6 ms by time, 0.5 ms by store).
-const LONGEST_SPAN_LOOKED_UP_BY_TIME: i64 = 3 * 86_400;
-
+/// The embedded store.
 pub struct SqliteStorage {
     inner: Arc<Inner>,
 }
@@ -124,9 +116,24 @@ enum Access {
 /// Concurrent readers: a few per core is all SQLite can use; more only add page caches.
 const MAX_READERS: usize = 8;
 
-fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageError {
-    StorageError::Backend(Box::new(error))
+/// Keys are bound and read as their row id.
+macro_rules! sql_keys {
+    ($($key:ty),*) => {$(
+        impl rusqlite::types::ToSql for $key {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        impl rusqlite::types::FromSql for $key {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(value).map(Self)
+            }
+        }
+    )*};
 }
+
+sql_keys!(StoreKey, DeviceKey, UserKey);
 
 impl From<rusqlite::Error> for StorageError {
     fn from(error: rusqlite::Error) -> Self {
@@ -135,6 +142,7 @@ impl From<rusqlite::Error> for StorageError {
 }
 
 impl SqliteStorage {
+    /// Opens (creating if need be) the database file at `path` and applies pending migrations.
     pub async fn open(path: &str) -> anyhow::Result<SqliteStorage> {
         anyhow::ensure!(
             !path.is_empty() && path != ":memory:",
@@ -212,7 +220,13 @@ fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
     let mut statement = connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
     let stores = statement
         .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get::<_, String>(3)?, row.get(4)?))
+            Ok((
+                row.get::<_, StoreKey>(0)?,
+                row.get::<_, String>(1)?,
+                row.get(2)?,
+                row.get::<_, String>(3)?,
+                row.get(4)?,
+            ))
         })?
         .map(|row| {
             let (key, code, name, timezone, reset) = row?;
@@ -292,16 +306,16 @@ impl Inner {
         let mut pending =
             transaction.prepare("SELECT device_id, minute FROM pending_bins ORDER BY device_id, minute")?;
         let keys = pending
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
-            .map(|row| row.map(|(device, minute)| (device, Minute::from_unix_seconds(minute).expect("stored minutes"))))
+            .query_map([], |row| Ok((row.get::<_, DeviceKey>(0)?, row.get::<_, i64>(1)?)))?
+            .map(|row| row.map(|(device, minute)| (device, stored_minute(minute))))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut touched = touched_periods(&catalog, keys.iter().copied())?;
         let mut corrected =
             transaction.prepare("SELECT store_id, minute FROM occupancy_corrections WHERE published = 0")?;
-        for row in corrected.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))? {
+        for row in corrected.query_map([], |row| Ok((row.get::<_, StoreKey>(0)?, row.get::<_, i64>(1)?)))? {
             let (store, minute) = row?;
             let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
-            touched.insert((store, calendar.period_of(Minute::from_unix_seconds(minute).expect("stored"))));
+            touched.insert((store, calendar.period_of(stored_minute(minute))));
         }
         let already_published: i64 = transaction.query_row(
             "SELECT count(*) FROM pending_bins p WHERE EXISTS
@@ -342,13 +356,11 @@ impl Inner {
             let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
             let minutes = read
                 .query_map(params![store, start, end], |row| {
-                    Ok((Minute::from_unix_seconds(row.get(0)?).expect("stored"), row.get(1)?, row.get(2)?))
+                    Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?))
                 })?
                 .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
             let corrections = read_corrections
-                .query_map(params![store, start, end], |row| {
-                    Ok((Minute::from_unix_seconds(row.get(0)?).expect("stored"), row.get(1)?))
-                })?
+                .query_map(params![store, start, end], |row| Ok((stored_minute(row.get(0)?), row.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
             let occupancy = running_occupancy(&minutes, &corrections);
             clear.execute(params![store, start, end])?;
@@ -377,7 +389,7 @@ fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
         problems.push(format!("SQLite integrity check: {integrity}"));
     }
     let catalog = inner.catalog(connection)?;
-    let minute = |seconds: i64| Minute::from_unix_seconds(seconds).expect("stored");
+    let minute = stored_minute;
     let mut statement = connection
         .prepare("SELECT store_id, minute, entries, exits, occupancy FROM store_minutes ORDER BY store_id, minute")?;
     let stored = statement
@@ -412,7 +424,7 @@ fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
     let recorded = statement
         .query_map([], |row| {
             let period = Period { start: minute(row.get(1)?), end: minute(row.get(2)?) };
-            Ok(((row.get::<_, i64>(0)?, period), row.get::<_, i64>(3)? as u64))
+            Ok(((row.get::<_, StoreKey>(0)?, period), row.get::<_, i64>(3)? as u64))
         })?
         .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
     if recorded != periods {
@@ -434,7 +446,9 @@ fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
 fn user_credentials(connection: &Connection, username: &str) -> Result<Option<UserCredentials>> {
     let user = connection
         .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
-        .query_row([username], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?)))
+        .query_row([username], |row| {
+            Ok((row.get::<_, UserKey>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?))
+        })
         .optional()?;
     let Some((key, password_hash, all_stores, can_ingest)) = user else {
         return Ok(None);
@@ -457,7 +471,7 @@ fn period_counts(
 ) -> Result<Vec<(usize, Period, u64)>> {
     let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
     let mut found: Vec<(usize, i64, i64, u64)> = Vec::new();
-    if stores.len() <= STORES_LOOKED_UP_ONE_BY_ONE || last_s - first_s > LONGEST_SPAN_LOOKED_UP_BY_TIME {
+    if periods_by_store(stores.len(), first, last) {
         let mut statement = connection.prepare_cached(
             "SELECT period_start, period_end, row_count FROM store_periods
              WHERE store_id = ?1 AND period_start <= ?2 AND period_start > ?3 AND period_end > ?4 ORDER BY period_start",
@@ -478,7 +492,7 @@ fn period_counts(
              WHERE period_start <= ?1 AND period_start > ?2 AND period_end > ?3",
         )?;
         let rows = statement.query_map(params![last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
+            Ok((row.get::<_, StoreKey>(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
         })?;
         for row in rows {
             let (store, start, end, count) = row?;
@@ -492,10 +506,7 @@ fn period_counts(
         .prepare_cached("SELECT count(*) FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3")?;
     let mut counts = Vec::with_capacity(found.len());
     for (index, start, end, rows) in found {
-        let period = Period {
-            start: Minute::from_unix_seconds(start).expect("stored"),
-            end: Minute::from_unix_seconds(end).expect("stored"),
-        };
+        let period = Period { start: stored_minute(start), end: stored_minute(end) };
         // Periods cut by the query's bounds are counted row by row, on the shorter side of the cut: the
         // part outside the bounds is usually a night or the future, which hold few or no rows.
         let rows = if start >= first_s && end - 60 <= last_s {
@@ -546,7 +557,7 @@ fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -
             |row| {
                 Ok(MinuteRow {
                     store,
-                    minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                    minute: stored_minute(row.get(0)?),
                     entries: row.get(1)?,
                     exits: row.get(2)?,
                     occupancy: row.get(3)?,
@@ -587,7 +598,7 @@ fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, qu
             |row| {
                 Ok(MinuteRow {
                     store,
-                    minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                    minute: stored_minute(row.get(0)?),
                     entries: row.get(1)?,
                     exits: row.get(2)?,
                     occupancy: 0,
@@ -853,7 +864,7 @@ impl Storage for SqliteStorage {
                 )?;
                 let rows = statement.query_map([key], |row| {
                     Ok(Correction {
-                        minute: Minute::from_unix_seconds(row.get(0)?).expect("stored"),
+                        minute: stored_minute(row.get(0)?),
                         value: row.get(1)?,
                         created_at: Timestamp::from_millisecond(row.get(2)?).expect("stored"),
                     })
