@@ -1,4 +1,6 @@
-//! Storage: one trait in domain terms, with an embedded SQLite and a PostgreSQL implementation.
+//! Storage: traits per capability in domain terms ([`CatalogStore`], [`IngestStore`],
+//! [`PublicationStore`], [`ReadStore`], [`Maintenance`], all of them [`Storage`]), with an embedded
+//! SQLite and a PostgreSQL implementation, each a folder with one file per capability.
 //!
 //! Ingested bins land in a pending area. Publishing merges them into the published bins and
 //! recomputes the store-level rollup (`store_minutes`: in, out and occupancy per store and minute) of
@@ -88,9 +90,9 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Storage>> {
     }
 }
 
-/// Everything the server and the CLI ask of a database, in domain terms.
+/// The catalog and the accounts: stores, devices and their tokens, users.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait CatalogStore: Send + Sync + 'static {
     /// Stores and devices; cheap when nothing changed since the last call.
     async fn catalog(&self) -> Result<Arc<Catalog>>;
     /// Adds a store; its code must be new.
@@ -113,10 +115,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn set_password(&self, username: Username, password_hash: String) -> Result<()>;
     /// Removes a user.
     async fn remove_user(&self, username: Username) -> Result<()>;
-    /// A consistent copy of the whole store at `path`, taken while it is in use.
-    async fn backup(&self, path: std::path::PathBuf) -> Result<()>;
-    /// Verifies the store's integrity and that the published rollups equal the published bins.
-    async fn check(&self) -> Result<CheckReport>;
+}
+
+/// Writes of counts: bins and occupancy corrections, pending until published.
+#[async_trait]
+pub trait IngestStore: Send + Sync + 'static {
     /// Stores bins as pending, in one transaction: all or nothing, and records `received_at` as the
     /// devices' last-seen time. Returns the number of distinct (device, minute) bins written.
     async fn ingest(&self, bins: Vec<Bin>, received_at: Timestamp) -> Result<u64>;
@@ -124,6 +127,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn add_correction(&self, store: StoreCode, correction: Correction) -> Result<()>;
     /// A store's corrections, by minute.
     async fn corrections(&self, store: StoreCode) -> Result<Vec<Correction>>;
+}
+
+/// The publication: what is pending becomes visible.
+#[async_trait]
+pub trait PublicationStore: Send + Sync + 'static {
     /// Makes everything pending visible, atomically, recomputing the rollups of the touched periods.
     /// With a schedule `slot` (the interval number since the epoch), publishes only if no process has
     /// published that slot yet, so several servers over one database publish once per interval;
@@ -135,9 +143,29 @@ pub trait Storage: Send + Sync + 'static {
     async fn publication_mark(&self) -> Result<PublicationMark>;
     /// What is published and what is pending.
     async fn publication(&self) -> Result<PublicationState>;
+}
+
+/// Reads of published data.
+#[async_trait]
+pub trait ReadStore: Send + Sync + 'static {
     /// The user, the catalog and the publication mark at once: one trip to the store per read request
     /// before its query, rather than three.
     async fn request_context(&self, username: &str) -> Result<RequestContext>;
     /// A page of published rows and the count of all rows matching the query.
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
 }
+
+/// Backups and consistency checks.
+#[async_trait]
+pub trait Maintenance: Send + Sync + 'static {
+    /// A consistent copy of the whole store at `path`, taken while it is in use.
+    async fn backup(&self, path: std::path::PathBuf) -> Result<()>;
+    /// Verifies the store's integrity and that the published rollups equal the published bins.
+    async fn check(&self) -> Result<CheckReport>;
+}
+
+/// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so
+/// `Arc<dyn Storage>` serves them all. Implemented by every type that has them.
+pub trait Storage: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance {}
+
+impl<T: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance> Storage for T {}
