@@ -23,7 +23,7 @@ use crate::domain::catalog::{
 };
 use crate::domain::keys::{DeviceKey, StoreKey, UserKey};
 use crate::domain::periods::{UnknownDeviceKey, locate_page, touched_periods};
-use crate::domain::publication::{PublicationMark, PublicationState, PublishSummary};
+use crate::domain::publication::{PublicationMark, PublicationPolicy, PublicationState, PublishSummary};
 use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery};
 use crate::domain::rollups::{CheckReport, StoredRollup, verify_rollups};
 use crate::domain::{DeviceId, Minute, Period, ResetTime, StoreCode, Username};
@@ -72,6 +72,27 @@ const LONGEST_SPAN_LOOKED_UP_BY_TIME: i64 = 3 * 86_400;
 /// than through the time index).
 fn periods_by_store(stores: usize, first: Minute, last: Minute) -> bool {
     stores <= STORES_LOOKED_UP_ONE_BY_ONE || last.unix_seconds() - first.unix_seconds() > LONGEST_SPAN_LOOKED_UP_BY_TIME
+}
+
+/// The meta key of the publication policy: the schedule's interval in seconds, 0 = on ingest.
+const PUBLISH_INTERVAL_KEY: &str = "publish_interval_seconds";
+
+/// The publication policy stored as `seconds`.
+fn policy_from_seconds(seconds: i64) -> Result<PublicationPolicy> {
+    let seconds = u64::try_from(seconds)
+        .map_err(|_| StorageError::Invalid(format!("stored publication interval {seconds} is negative")))?;
+    Ok(PublicationPolicy::from_interval(std::time::Duration::from_secs(seconds)))
+}
+
+/// The publication policy as stored: whole seconds, so a sub-second interval is refused rather than
+/// rounded (down to zero, it would turn into publication on ingest).
+fn policy_seconds(policy: PublicationPolicy) -> Result<i64> {
+    let interval = policy.interval();
+    if interval.subsec_nanos() != 0 {
+        return Err(StorageError::Invalid(format!("the publication interval {interval:?} is not whole seconds")));
+    }
+    i64::try_from(interval.as_secs())
+        .map_err(|_| StorageError::Invalid(format!("the publication interval {interval:?} is too long")))
 }
 
 /// A minute stored as Unix seconds.
@@ -143,6 +164,10 @@ pub trait PublicationStore: Send + Sync + 'static {
     async fn publication_mark(&self) -> Result<PublicationMark>;
     /// What is published and what is pending.
     async fn publication(&self) -> Result<PublicationState>;
+    /// When ingested data is published, as every process writing to this database applies it.
+    async fn publication_policy(&self) -> Result<PublicationPolicy>;
+    /// Replaces the publication policy for every process writing to this database.
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()>;
 }
 
 /// Reads of published data.

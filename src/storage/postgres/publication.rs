@@ -294,6 +294,19 @@ async fn recompute_periods(
 
 #[async_trait]
 impl PublicationStore for PostgresStorage {
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached("SELECT value FROM meta WHERE key = $1").await?;
+        policy_from_seconds(client.query_one(&statement, &[&PUBLISH_INTERVAL_KEY]).await?.get(0))
+    }
+
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let seconds = policy_seconds(policy)?;
+        let client = self.pool.get().await?;
+        client.execute("UPDATE meta SET value = $1 WHERE key = $2", &[&seconds, &PUBLISH_INTERVAL_KEY]).await?;
+        Ok(())
+    }
+
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;

@@ -22,7 +22,8 @@ mod publication;
 mod reads;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_publication_policy.sql")];
 
 /// The embedded store.
 pub struct SqliteStorage {

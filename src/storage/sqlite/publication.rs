@@ -94,6 +94,25 @@ pub(super) fn publication_mark(connection: &Connection) -> Result<PublicationMar
 
 #[async_trait]
 impl PublicationStore for SqliteStorage {
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        let seconds = self
+            .run(Access::Read, |inner| inner.reader(|connection| Ok(meta(connection, PUBLISH_INTERVAL_KEY)?)))
+            .await?;
+        policy_from_seconds(seconds)
+    }
+
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let seconds = policy_seconds(policy)?;
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                transaction
+                    .execute("UPDATE meta SET value = ?1 WHERE key = ?2", params![seconds, PUBLISH_INTERVAL_KEY])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
