@@ -20,10 +20,12 @@ use std::fmt;
 /// Defines a validated identifier newtype: non-empty, at most 64 bytes, printable, no whitespace.
 macro_rules! identifier {
     ($name:ident, $what:literal) => {
+        #[doc = concat!("A validated ", $what, ".")]
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
+            /// Validates `text`; the error says why it is not valid.
             pub fn parse(text: &str) -> Result<Self, String> {
                 let valid =
                     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
@@ -41,6 +43,7 @@ macro_rules! identifier {
                 }
             }
 
+            /// The text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -61,11 +64,14 @@ identifier!(Username, "username");
 /// One device's counts for one UTC minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts {
+    /// People in.
     pub entries: u32,
+    /// People out.
     pub exits: u32,
 }
 
 impl Counts {
+    /// No one in or out.
     pub fn is_empty(self) -> bool {
         self.entries == 0 && self.exits == 0
     }

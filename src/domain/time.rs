@@ -4,6 +4,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ToSpan};
 
+/// Seconds in a minute.
 pub const SECONDS_PER_MINUTE: i64 = 60;
 const NANOS_PER_MINUTE: i128 = 60_000_000_000;
 
@@ -16,14 +17,17 @@ const FIRST_BIN_SECOND: i64 = 0;
 const LAST_BIN_SECOND: i64 = 253_402_300_740; // 9999-12-31T23:59:00Z
 
 impl Minute {
+    /// The minute starting at these Unix seconds; `None` unless they are a whole minute.
     pub fn from_unix_seconds(seconds: i64) -> Option<Minute> {
         (seconds.rem_euclid(SECONDS_PER_MINUTE) == 0).then_some(Minute(seconds))
     }
 
+    /// Its start in Unix seconds.
     pub fn unix_seconds(self) -> i64 {
         self.0
     }
 
+    /// The minute `minutes` later (earlier when negative).
     pub fn plus_minutes(self, minutes: i64) -> Minute {
         Minute(self.0 + minutes * SECONDS_PER_MINUTE)
     }
@@ -56,6 +60,7 @@ impl Minute {
         Ok(Minute(seconds))
     }
 
+    /// Its start as an instant.
     pub fn timestamp(self) -> Timestamp {
         Timestamp::from_second(self.0).expect("minutes are created within jiff's range")
     }
@@ -104,12 +109,15 @@ pub struct ResetTime {
 }
 
 impl ResetTime {
+    /// Local midnight.
     pub const MIDNIGHT: ResetTime = ResetTime { minutes_after_midnight: 0 };
 
+    /// The reset this many minutes after local midnight; `None` beyond the day.
     pub fn from_minutes(minutes_after_midnight: u16) -> Option<ResetTime> {
         (minutes_after_midnight < 24 * 60).then_some(ResetTime { minutes_after_midnight })
     }
 
+    /// Minutes after local midnight.
     pub fn minutes_after_midnight(self) -> u16 {
         self.minutes_after_midnight
     }
@@ -148,13 +156,17 @@ impl std::fmt::Display for ResetTime {
 /// An occupancy period of a store: `[start, end)` in UTC minutes, one per local day.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Period {
+    /// Its first minute.
     pub start: Minute,
+    /// The first minute after it.
     pub end: Minute,
 }
 
 /// The occupancy periods of a store: where each local day's count restarts from zero.
 pub struct PeriodCalendar<'a> {
+    /// The store's time zone.
     pub timezone: &'a TimeZone,
+    /// The local time its periods start at.
     pub reset: ResetTime,
 }
 
@@ -206,10 +218,12 @@ pub struct LocalMinuteWriter<'a> {
 pub const LOCAL_MINUTE_LEN: usize = 25;
 
 impl<'a> LocalMinuteWriter<'a> {
+    /// A writer of minutes in `timezone`.
     pub fn new(timezone: &'a TimeZone) -> Self {
         LocalMinuteWriter { timezone, valid_from: 1, valid_until: 0, offset_seconds: 0 }
     }
 
+    /// `minute` as local time with its UTC offset.
     pub fn render(&mut self, minute: Minute) -> [u8; LOCAL_MINUTE_LEN] {
         let seconds = minute.unix_seconds();
         if seconds < self.valid_from || seconds >= self.valid_until {

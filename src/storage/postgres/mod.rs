@@ -262,7 +262,6 @@ impl PostgresStorage {
         Ok(())
     }
 
-    /// The catalog as of `transaction`, reloaded only when its version changed.
     /// The catalog, given its current version: the cached one while that is unchanged.
     async fn catalog_at(&self, client: &mut deadpool_postgres::Client, version: i64) -> Result<Arc<Catalog>> {
         let cached = self.catalog.lock().unwrap().clone();
@@ -275,6 +274,7 @@ impl PostgresStorage {
         Ok(catalog)
     }
 
+    /// The catalog as of `transaction`, reloaded only when its version changed.
     async fn catalog_in(&self, transaction: &Transaction<'_>) -> Result<Arc<Catalog>> {
         let version = meta(transaction, "catalog_version").await?;
         let cached = self.catalog.lock().unwrap().clone();
