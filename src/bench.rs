@@ -29,8 +29,11 @@ use crate::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use crate::app::{self, ServerConfig};
 use crate::cli;
 use crate::demo::poisson;
+use crate::domain::bins::Bin;
+use crate::domain::catalog::{Catalog, NewScope, NewStore, NewUser};
+use crate::domain::keys::DeviceKey;
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
-use crate::storage::{self, Bin, NewScope, NewStore, NewUser, Storage};
+use crate::storage::{self, Storage};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -96,7 +99,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     let started = Instant::now();
     let plan = setup_catalog(storage.as_ref(), args.stores).await?;
     let catalog = storage.catalog().await?;
-    let device_keys: Vec<[i64; 2]> = plan
+    let device_keys: Vec<[DeviceKey; 2]> = plan
         .iter()
         .map(|store| store.devices.each_ref().map(|id| catalog.device_by_id(id).expect("just added").key))
         .collect();
@@ -352,7 +355,7 @@ fn local_day_bounds(timezone: &TimeZone, day: i64) -> anyhow::Result<(Timestamp,
 }
 
 /// Generates `total` bins, day after day for every store, then orders them as they arrive.
-fn generate(plan: &[StorePlan], devices: &[[i64; 2]], total: usize, seed: u64) -> anyhow::Result<Traffic> {
+fn generate(plan: &[StorePlan], devices: &[[DeviceKey; 2]], total: usize, seed: u64) -> anyhow::Result<Traffic> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut bins = Vec::with_capacity(total + total / 10);
     let mut days = 0;
@@ -378,7 +381,7 @@ fn generate(plan: &[StorePlan], devices: &[[i64; 2]], total: usize, seed: u64) -
 fn store_day(
     rng: &mut StdRng,
     store: &StorePlan,
-    devices: [i64; 2],
+    devices: [DeviceKey; 2],
     date: Date,
     bins: &mut Vec<Bin>,
 ) -> anyhow::Result<()> {
@@ -411,7 +414,7 @@ fn store_day(
     Ok(())
 }
 
-fn write_ndjson(path: &std::path::Path, bins: &[Bin], catalog: &storage::Catalog) -> anyhow::Result<u64> {
+fn write_ndjson(path: &std::path::Path, bins: &[Bin], catalog: &Catalog) -> anyhow::Result<u64> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut minutes = BTreeMap::new();
     for bin in bins {
@@ -826,7 +829,7 @@ mod tests {
                 per_hour: 90.0,
             })
             .collect();
-        let devices = [[1, 2], [3, 4], [5, 6]];
+        let devices = [[1, 2], [3, 4], [5, 6]].map(|pair| pair.map(DeviceKey));
         let traffic = generate(&plan, &devices, 10_000, 7).unwrap();
         assert_eq!(traffic.bins.len(), 10_000);
         assert!(traffic.bins.windows(2).all(|pair| pair[0].minute <= pair[1].minute));
@@ -834,7 +837,7 @@ mod tests {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), 10_000);
-        assert!(traffic.bins.iter().all(|bin| (1..=6).contains(&bin.device) && !bin.counts.is_empty()));
+        assert!(traffic.bins.iter().all(|bin| (1..=6).contains(&bin.device.0) && !bin.counts.is_empty()));
         assert_eq!((traffic.first, traffic.last), (traffic.bins[0].minute, traffic.bins[9_999].minute));
     }
 

@@ -9,8 +9,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::api::auth::{hash_password, hash_token};
+use crate::domain::bins::Bin;
+use crate::domain::catalog::{NewScope, NewStore, NewUser};
+use crate::domain::keys::DeviceKey;
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
-use crate::storage::{Bin, NewScope, NewStore, NewUser, Storage};
+use crate::storage::Storage;
 
 /// The demo's Europe/Athens store, used in the printed example queries.
 pub const ATHENS_STORE: &str = "116500";
@@ -82,7 +85,7 @@ fn traffic(
     timezone: &TimeZone,
     (open, close): (u32, u32),
     per_hour: f64,
-    devices: [i64; 2],
+    devices: [DeviceKey; 2],
     (start, end): (Minute, Minute),
     bins: &mut Vec<Bin>,
 ) {

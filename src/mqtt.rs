@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use crate::api::AppState;
 use crate::api::ingest::store_bins;
+use crate::domain::bins::Bin;
 use crate::ingest::parse_batch;
-use crate::storage::Bin;
 
 pub const TOPIC_FILTER: &str = "footfall/+/bins";
 

@@ -123,10 +123,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     crate::demo::create(storage.as_ref(), 14, jiff::Timestamp::now()).await?;
     let password = "soak-password";
     storage
-        .add_user(crate::storage::NewUser {
+        .add_user(crate::domain::catalog::NewUser {
             username: crate::domain::Username::parse("soak").map_err(anyhow::Error::msg)?,
             password_hash: crate::api::auth::hash_password(password),
-            scope: crate::storage::NewScope::All,
+            scope: crate::domain::catalog::NewScope::All,
             can_ingest: true,
         })
         .await?;

@@ -29,7 +29,9 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::throttle::{Throttle, ThrottlePolicy};
-use crate::storage::{Storage, UserCredentials, UserKey};
+use crate::domain::catalog::UserCredentials;
+use crate::domain::keys::UserKey;
+use crate::storage::Storage;
 
 /// Hashes a password for storage (argon2id, the argon2 crate's default parameters).
 pub fn hash_password(password: &str) -> String {

@@ -12,10 +12,12 @@ use super::AppState;
 use super::error::ApiError;
 use crate::api::auth::hash_token;
 use crate::domain::Minute;
+use crate::domain::bins::{Bin, Correction};
+use crate::domain::catalog::{Catalog, StoreScope, UserCredentials};
+use crate::domain::keys::DeviceKey;
 use crate::domain::time::parse_instant;
 use crate::ingest::{Record, parse_batch};
 use crate::server::ClientAddr;
-use crate::storage::{Bin, Catalog, Correction, DeviceKey, StoreScope, UserCredentials};
 
 /// Who is writing: one device (its bins only), or a user with the ingest permission (bins of the
 /// devices of its stores).

@@ -12,10 +12,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::render::{self, Metric};
 use crate::domain::Minute;
+use crate::domain::catalog::{StoreScope, UserCredentials};
 use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
+use crate::domain::reads::{RowSource, RowsQuery};
 use crate::domain::time::parse_instant;
 use crate::server::{ClientAddr, ForwardedScheme};
-use crate::storage::{RowSource, RowsQuery, StoreScope, UserCredentials};
 
 /// Query parameters as sent, decoded, in order.
 struct Params(Vec<(String, String)>);
@@ -171,7 +172,7 @@ fn entity_tag(generation: i64, catalog_version: i64, user: &UserCredentials, hos
     let mut hasher = Sha256::new();
     hasher.update(generation.to_le_bytes());
     hasher.update(catalog_version.to_le_bytes());
-    hasher.update(user.key.to_le_bytes());
+    hasher.update(user.key.0.to_le_bytes());
     hasher.update(format!("{:?}", user.scope).as_bytes());
     hasher.update(host.as_bytes());
     hasher.update([0]);

@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::domain::catalog::Catalog;
+use crate::domain::keys::StoreKey;
+use crate::domain::reads::RowsPage;
 use crate::domain::time::LocalMinuteWriter;
-use crate::storage::{Catalog, RowsPage, StoreKey};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {

@@ -9,9 +9,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::auth::{hash_password, hash_token, new_device_token};
+use crate::domain::catalog::{NewScope, NewStore, NewUser};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
-use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
+use crate::storage::{self, Storage};
 use crate::{app, bench, demo, publish, soak, telemetry};
 
 pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
@@ -284,7 +285,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let instant =
                 crate::domain::time::parse_instant(&at).with_context(|| format!("--at: {at:?} is not a datetime"))?;
             let minute = crate::domain::Minute::last_at_or_before(instant);
-            let correction = storage::Correction { minute, value, created_at: jiff::Timestamp::now() };
+            let correction = crate::domain::bins::Correction { minute, value, created_at: jiff::Timestamp::now() };
             open().await?.add_correction(store.clone(), correction).await?;
             println!(
                 "occupancy of store {store} set to {value} at the end of minute {minute}; visible after the next publication"

@@ -1,8 +1,16 @@
-//! The domain: identifiers, count bins, minutes and time zones, occupancy and pagination.
-//! Nothing here knows about HTTP or a database.
+//! The domain: identifiers and typed keys, the catalog of stores, devices and users, count bins,
+//! minutes and time zones, occupancy periods and page arithmetic, publication, rollup verification,
+//! pagination. Nothing here knows about HTTP or a database.
 
+pub mod bins;
+pub mod catalog;
+pub mod keys;
 pub mod occupancy;
 pub mod pagination;
+pub mod periods;
+pub mod publication;
+pub mod reads;
+pub mod rollups;
 pub mod time;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};
@@ -12,12 +20,12 @@ use std::fmt;
 /// Defines a validated identifier newtype: non-empty, at most 64 bytes, printable, no whitespace.
 macro_rules! identifier {
     ($name:ident, $what:literal) => {
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[doc = concat!("A validated ", $what, ".")]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
-            #[doc = concat!("Validates `text` as a ", $what, "; the error names the value and the rule.")]
+            /// Validates `text`; the error says why it is not valid.
             pub fn parse(text: &str) -> Result<Self, String> {
                 let valid =
                     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| !c.is_whitespace() && !c.is_control());
@@ -35,7 +43,7 @@ macro_rules! identifier {
                 }
             }
 
-            /// The identifier as text.
+            /// The text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -56,14 +64,14 @@ identifier!(Username, "username");
 /// One device's counts for one UTC minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counts {
-    /// People who went in.
+    /// People in.
     pub entries: u32,
-    /// People who went out.
+    /// People out.
     pub exits: u32,
 }
 
 impl Counts {
-    /// No one went in or out.
+    /// No one in or out.
     pub fn is_empty(self) -> bool {
         self.entries == 0 && self.exits == 0
     }

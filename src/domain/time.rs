@@ -4,7 +4,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ToSpan};
 
-/// Seconds in a minute (UTC has no leap seconds in Unix time).
+/// Seconds in a minute.
 pub const SECONDS_PER_MINUTE: i64 = 60;
 const NANOS_PER_MINUTE: i128 = 60_000_000_000;
 
@@ -17,17 +17,17 @@ const FIRST_BIN_SECOND: i64 = 0;
 const LAST_BIN_SECOND: i64 = 253_402_300_740; // 9999-12-31T23:59:00Z
 
 impl Minute {
-    /// The minute starting at `seconds`, or `None` unless that is a whole minute.
+    /// The minute starting at these Unix seconds; `None` unless they are a whole minute.
     pub fn from_unix_seconds(seconds: i64) -> Option<Minute> {
         (seconds.rem_euclid(SECONDS_PER_MINUTE) == 0).then_some(Minute(seconds))
     }
 
-    /// Seconds since the Unix epoch.
+    /// Its start in Unix seconds.
     pub fn unix_seconds(self) -> i64 {
         self.0
     }
 
-    /// The minute `minutes` later (earlier if negative).
+    /// The minute `minutes` later (earlier when negative).
     pub fn plus_minutes(self, minutes: i64) -> Minute {
         Minute(self.0 + minutes * SECONDS_PER_MINUTE)
     }
@@ -60,7 +60,7 @@ impl Minute {
         Ok(Minute(seconds))
     }
 
-    /// The minute's start as an instant.
+    /// Its start as an instant.
     pub fn timestamp(self) -> Timestamp {
         Timestamp::from_second(self.0).expect("minutes are created within jiff's range")
     }
@@ -109,10 +109,10 @@ pub struct ResetTime {
 }
 
 impl ResetTime {
-    /// Local midnight, the default.
+    /// Local midnight.
     pub const MIDNIGHT: ResetTime = ResetTime { minutes_after_midnight: 0 };
 
-    /// The reset `minutes_after_midnight` minutes after local midnight, or `None` past 23:59.
+    /// The reset this many minutes after local midnight; `None` beyond the day.
     pub fn from_minutes(minutes_after_midnight: u16) -> Option<ResetTime> {
         (minutes_after_midnight < 24 * 60).then_some(ResetTime { minutes_after_midnight })
     }
@@ -156,9 +156,9 @@ impl std::fmt::Display for ResetTime {
 /// An occupancy period of a store: `[start, end)` in UTC minutes, one per local day.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Period {
-    /// The first minute.
+    /// Its first minute.
     pub start: Minute,
-    /// The first minute after the period.
+    /// The first minute after it.
     pub end: Minute,
 }
 
@@ -166,7 +166,7 @@ pub struct Period {
 pub struct PeriodCalendar<'a> {
     /// The store's time zone.
     pub timezone: &'a TimeZone,
-    /// The local time of day the count restarts.
+    /// The local time its periods start at.
     pub reset: ResetTime,
 }
 
@@ -218,12 +218,12 @@ pub struct LocalMinuteWriter<'a> {
 pub const LOCAL_MINUTE_LEN: usize = 25;
 
 impl<'a> LocalMinuteWriter<'a> {
-    /// A writer for minutes in `timezone`.
+    /// A writer of minutes in `timezone`.
     pub fn new(timezone: &'a TimeZone) -> Self {
         LocalMinuteWriter { timezone, valid_from: 1, valid_until: 0, offset_seconds: 0 }
     }
 
-    /// `minute` as local time with its offset, e.g. `2023-10-26T15:06:00+03:00`.
+    /// `minute` as local time with its UTC offset.
     pub fn render(&mut self, minute: Minute) -> [u8; LOCAL_MINUTE_LEN] {
         let seconds = minute.unix_seconds();
         if seconds < self.valid_from || seconds >= self.valid_until {

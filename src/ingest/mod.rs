@@ -6,8 +6,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::domain::bins::Bin;
+use crate::domain::catalog::Catalog;
 use crate::domain::{Counts, Minute};
-use crate::storage::{Bin, Catalog};
 
 /// A rejected record: its 1-based line number and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use footfall::api::auth::hash_password;
 use footfall::app::ServerConfig;
+use footfall::domain::bins::{Bin, Correction};
+use footfall::domain::catalog::{NewScope, NewStore, NewUser};
+use footfall::domain::keys::DeviceKey;
 use footfall::domain::{Counts, Minute, ResetTime, StoreCode, Username};
-use footfall::storage::{self, Bin, Correction, NewScope, NewStore, NewUser, Storage};
+use footfall::storage::{self, Storage};
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -194,7 +197,8 @@ async fn ingests_racing_publications_lose_nothing(backend: Backend) {
     let app = TestApp::spawn_with(backend, never()).await;
     set_up_two_stores(&app);
     let catalog = app.storage.catalog().await.unwrap();
-    let devices: Vec<i64> = ["ath-1", "ath-2", "ny-1"].iter().map(|id| catalog.device_by_id(id).unwrap().key).collect();
+    let devices: Vec<DeviceKey> =
+        ["ath-1", "ath-2", "ny-1"].iter().map(|id| catalog.device_by_id(id).unwrap().key).collect();
     let base = Minute::parse_bin_minute("2023-10-26T00:00:00Z").unwrap();
     // Each writer sends its own minutes, in batches small and large (the large ones take the COPY path).
     let batches: Vec<Vec<Bin>> = (0..12)

@@ -1,0 +1,193 @@
+//! The catalog: stores, devices, users and the stores each user may see.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::domain::keys::{DeviceKey, StoreKey, UserKey};
+use crate::domain::{DeviceId, Minute, PeriodCalendar, ResetTime, StoreCode, Username};
+
+/// A store: where devices count people.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Its database key.
+    pub key: StoreKey,
+    /// Its code, unique, as the API names it.
+    pub code: StoreCode,
+    /// A display name.
+    pub name: String,
+    /// The time zone of its local days.
+    pub timezone: TimeZone,
+    /// The local time at which its occupancy starts again from zero.
+    pub reset: ResetTime,
+}
+
+impl Store {
+    /// Its occupancy periods: local days starting at the reset time.
+    pub fn calendar(&self) -> PeriodCalendar<'_> {
+        PeriodCalendar { timezone: &self.timezone, reset: self.reset }
+    }
+}
+
+/// A counting device, in one store.
+#[derive(Clone, Debug)]
+pub struct Device {
+    /// Its database key.
+    pub key: DeviceKey,
+    /// Its id, unique, as it names itself in the bins it sends.
+    pub device_id: DeviceId,
+    /// The store it counts in.
+    pub store: StoreKey,
+    /// False once removed: its published bins stay, it can send no more.
+    pub active: bool,
+}
+
+/// Stores (ordered by code, byte order) and devices, as of one catalog version.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Bumped by every change to stores or devices: a cached catalog is current while it is equal.
+    pub version: i64,
+    stores: Vec<Store>,
+    devices: Vec<Device>,
+    store_by_code: HashMap<String, usize>,
+    store_by_key: HashMap<StoreKey, usize>,
+    device_by_id: HashMap<String, usize>,
+    device_by_key: HashMap<DeviceKey, usize>,
+}
+
+impl Catalog {
+    /// The catalog of these stores and devices, indexed.
+    pub fn new(version: i64, mut stores: Vec<Store>, devices: Vec<Device>) -> Catalog {
+        stores.sort_by(|a, b| a.code.as_str().as_bytes().cmp(b.code.as_str().as_bytes()));
+        fn index<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
+            keys.enumerate().map(|(i, k)| (k, i)).collect()
+        }
+        Catalog {
+            version,
+            store_by_code: index(stores.iter().map(|s| s.code.to_string())),
+            store_by_key: index(stores.iter().map(|s| s.key)),
+            device_by_id: index(devices.iter().map(|d| d.device_id.to_string())),
+            device_by_key: index(devices.iter().map(|d| d.key)),
+            stores,
+            devices,
+        }
+    }
+
+    /// All stores, ordered by store code.
+    pub fn stores(&self) -> &[Store] {
+        &self.stores
+    }
+
+    /// All devices, removed ones included.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// The store with this code.
+    pub fn store_by_code(&self, code: &str) -> Option<&Store> {
+        self.store_by_code.get(code).map(|&i| &self.stores[i])
+    }
+
+    /// The store with this key.
+    pub fn store(&self, key: StoreKey) -> Option<&Store> {
+        self.store_by_key.get(&key).map(|&i| &self.stores[i])
+    }
+
+    /// The device with this device id.
+    pub fn device_by_id(&self, device_id: &str) -> Option<&Device> {
+        self.device_by_id.get(device_id).map(|&i| &self.devices[i])
+    }
+
+    /// The device with this key.
+    pub fn device(&self, key: DeviceKey) -> Option<&Device> {
+        self.device_by_key.get(&key).map(|&i| &self.devices[i])
+    }
+
+    /// The position of a store in code order; rows of several stores are ordered by it.
+    pub fn store_rank(&self, key: StoreKey) -> Option<usize> {
+        self.store_by_key.get(&key).copied()
+    }
+}
+
+/// A store to add.
+#[derive(Clone, Debug)]
+pub struct NewStore {
+    /// Its code.
+    pub code: StoreCode,
+    /// Its display name.
+    pub name: String,
+    /// An IANA time zone name, already known to be valid.
+    pub timezone: String,
+    /// The local time at which its occupancy starts again from zero.
+    pub reset: ResetTime,
+}
+
+/// The stores a user may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreScope {
+    /// Every store, present and future.
+    All,
+    /// Only these.
+    Only(Vec<StoreKey>),
+}
+
+impl StoreScope {
+    /// Whether the user may see this store.
+    pub fn includes(&self, store: StoreKey) -> bool {
+        match self {
+            StoreScope::All => true,
+            StoreScope::Only(stores) => stores.contains(&store),
+        }
+    }
+}
+
+/// The stores a new user may see, by code.
+#[derive(Clone, Debug)]
+pub enum NewScope {
+    /// Every store, present and future.
+    All,
+    /// Only these.
+    Stores(Vec<StoreCode>),
+}
+
+/// A user to add.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// The name it signs in with.
+    pub username: Username,
+    /// An argon2 PHC string; never the password.
+    pub password_hash: String,
+    /// The stores it may see.
+    pub scope: NewScope,
+    /// May push bins and occupancy corrections over HTTP.
+    pub can_ingest: bool,
+}
+
+/// What the API needs to authenticate and authorize a user.
+#[derive(Clone, Debug)]
+pub struct UserCredentials {
+    /// Its database key.
+    pub key: UserKey,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    /// The stores it may see.
+    pub scope: StoreScope,
+    /// May push bins and occupancy corrections over HTTP.
+    pub can_ingest: bool,
+}
+
+/// A device with what it last sent.
+#[derive(Clone, Debug)]
+pub struct DeviceStatus {
+    /// Its id.
+    pub device_id: DeviceId,
+    /// The code of its store.
+    pub store_code: StoreCode,
+    /// False once removed.
+    pub active: bool,
+    /// The latest minute of any bin it sent.
+    pub last_bin_minute: Option<Minute>,
+    /// When its last bins were received.
+    pub last_seen_at: Option<Timestamp>,
+}

@@ -1,0 +1,170 @@
+//! Stores, devices, users and tokens.
+
+use super::*;
+
+#[async_trait]
+impl CatalogStore for PostgresStorage {
+    async fn catalog(&self) -> Result<Arc<Catalog>> {
+        let mut client = self.pool.get().await?;
+        // Asked on every request: one round trip while the catalog is unchanged.
+        let statement = client.prepare_cached("SELECT value FROM meta WHERE key = 'catalog_version'").await?;
+        let version = client.query_one(&statement, &[]).await?.get(0);
+        self.catalog_at(&mut client, version).await
+    }
+    async fn add_store(&self, store: NewStore) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let inserted = transaction
+            .execute(
+                "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES ($1, $2, $3, $4)",
+                &[&store.code.as_str(), &store.name, &store.timezone, &i32::from(store.reset.minutes_after_midnight())],
+            )
+            .await;
+        match inserted {
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)));
+            }
+            other => other?,
+        };
+        bump_catalog(&transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+    async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let store_key = store_key(&transaction, &store).await?;
+        let inserted = transaction
+            .execute(
+                "INSERT INTO devices (device_id, store_id, token_hash) VALUES ($1, $2, $3)",
+                &[&device_id.as_str(), &store_key, &token_hash],
+            )
+            .await;
+        match inserted {
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
+            }
+            other => other?,
+        };
+        bump_catalog(&transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+    async fn add_user(&self, user: NewUser) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let mut store_keys = Vec::new();
+        if let NewScope::Stores(codes) = &user.scope {
+            for code in codes {
+                store_keys.push(store_key(&transaction, code).await?);
+            }
+        }
+        let inserted = transaction
+            .query_one(
+                "INSERT INTO users (username, password_hash, all_stores, can_ingest) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                &[&user.username.as_str(), &user.password_hash, &matches!(user.scope, NewScope::All), &user.can_ingest],
+            )
+            .await;
+        let user_key: i64 = match inserted {
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)));
+            }
+            other => other?.get(0),
+        };
+        transaction
+            .execute(
+                "INSERT INTO user_stores (user_id, store_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+                &[&user_key, &store_keys],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
+        let client = self.pool.get().await?;
+        // Asked on every request (verifications are cached, the account is not): one round trip.
+        let statement = client
+            .prepare_cached(
+                "SELECT id, password_hash, all_stores, can_ingest,
+                        array(SELECT store_id FROM user_stores WHERE user_id = users.id ORDER BY store_id)
+                 FROM users WHERE username = $1",
+            )
+            .await?;
+        Ok(client.query_opt(&statement, &[&username]).await?.and_then(|row| user_at(&row, 0)))
+    }
+    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
+        let client = self.pool.get().await?;
+        let statement =
+            client.prepare_cached("SELECT id FROM devices WHERE token_hash = $1 AND removed_at IS NULL").await?;
+        Ok(client.query_opt(&statement, &[&token_hash]).await?.map(|row| row.get(0)))
+    }
+    async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute(
+                "UPDATE devices SET token_hash = $1 WHERE device_id = $2 AND removed_at IS NULL",
+                &[&token_hash, &device_id.as_str()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+        }
+        Ok(())
+    }
+    async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
+                 FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id COLLATE \"C\"",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeviceStatus {
+                    device_id: DeviceId::parse(row.get(0)).map_err(StorageError::Invalid)?,
+                    store_code: StoreCode::parse(row.get(1)).map_err(StorageError::Invalid)?,
+                    active: row.get(4),
+                    last_bin_minute: row.get::<_, Option<i64>>(2).and_then(Minute::from_unix_seconds),
+                    last_seen_at: row.get::<_, Option<i64>>(3).and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+                })
+            })
+            .collect()
+    }
+    async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let changed = transaction
+            .execute(
+                "UPDATE devices SET removed_at = $1 WHERE device_id = $2 AND removed_at IS NULL",
+                &[&Timestamp::now().as_millisecond(), &device_id.as_str()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+        }
+        bump_catalog(&transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+    async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&password_hash, &username.as_str()])
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("user {username} does not exist")));
+        }
+        Ok(())
+    }
+    async fn remove_user(&self, username: Username) -> Result<()> {
+        let client = self.pool.get().await?;
+        let changed = client.execute("DELETE FROM users WHERE username = $1", &[&username.as_str()]).await?;
+        if changed == 0 {
+            return Err(StorageError::NotFound(format!("user {username} does not exist")));
+        }
+        Ok(())
+    }
+}

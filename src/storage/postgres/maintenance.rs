@@ -1,0 +1,94 @@
+//! Backups (left to PostgreSQL's tools) and the consistency check.
+
+use super::*;
+
+/// Everything `check` verifies, in one snapshot.
+async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Result<CheckReport> {
+    let catalog = storage.catalog_in(transaction).await?;
+    let mut problems = Vec::new();
+    let stored = transaction
+        .query("SELECT store_id, minute, entries, exits, occupancy FROM store_minutes ORDER BY store_id, minute", &[])
+        .await?
+        .iter()
+        .map(|row| StoredRollup {
+            store: row.get(0),
+            minute: stored_minute(row.get(1)),
+            entries: row.get(2),
+            exits: row.get(3),
+            occupancy: row.get(4),
+        })
+        .collect::<Vec<_>>();
+    let expected = transaction
+        .query(
+            "SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins
+             GROUP BY store_id, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY store_id, minute",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), stored_minute(row.get(1)), row.get(2), row.get(3)))
+        .collect::<Vec<_>>();
+    let corrections = transaction
+        .query(
+            "SELECT store_id, minute, value FROM occupancy_corrections WHERE published ORDER BY store_id, minute",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), stored_minute(row.get(1)), row.get(2)))
+        .collect::<Vec<_>>();
+    let rollup_rows = stored.len() as u64;
+    let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
+    problems.extend(found);
+    let recorded = transaction
+        .query("SELECT store_id, period_start, period_end, row_count FROM store_periods", &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let period = Period { start: stored_minute(row.get(1)), end: stored_minute(row.get(2)) };
+            ((row.get::<_, StoreKey>(0), period), row.get::<_, i64>(3) as u64)
+        })
+        .collect::<BTreeMap<_, _>>();
+    if recorded != periods {
+        let differing = periods.iter().filter(|(key, count)| recorded.get(key) != Some(count)).count()
+            + recorded.keys().filter(|key| !periods.contains_key(key)).count();
+        problems.push(format!("{differing} store-day row counts differ from the rollup"));
+    }
+    // The row positions that count periods cut by a query's bounds.
+    let misplaced: i64 = transaction
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT m.period_row,
+                        row_number() OVER (PARTITION BY p.store_id, p.period_start ORDER BY m.minute) AS position
+                 FROM store_minutes m JOIN store_periods p
+                   ON p.store_id = m.store_id AND m.minute >= p.period_start AND m.minute < p.period_end) rows
+             WHERE period_row <> position",
+            &[],
+        )
+        .await?
+        .get(0);
+    if misplaced > 0 {
+        problems.push(format!("{misplaced} rollup rows have a wrong position within their store-day"));
+    }
+    Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
+}
+
+#[async_trait]
+impl Maintenance for PostgresStorage {
+    async fn backup(&self, _path: std::path::PathBuf) -> Result<()> {
+        // A file copy is the embedded store's backup; PostgreSQL has its own tools, which also keep
+        // roles, settings and point-in-time recovery (docs/scaling.md).
+        Err(StorageError::Invalid(
+            "footfall backup copies the embedded SQLite store; back up PostgreSQL with pg_dump or continuous archiving"
+                .into(),
+        ))
+    }
+    async fn check(&self) -> Result<CheckReport> {
+        let mut client = self.pool.get().await?;
+        let transaction =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let report = check(self, &transaction).await?;
+        transaction.commit().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,304 @@
+//! PostgreSQL storage: tokio-postgres over a deadpool pool, for several stateless servers sharing one
+//! database (docs/scaling.md).
+//!
+//! The schema mirrors SQLite's, with every bin table keyed by `store_id` first so it can be sharded by
+//! store with Citus; minutes are bigint Unix seconds, as in SQLite.
+//!
+//! Concurrency across processes rests on one transaction-level advisory lock, the publish lock:
+//! `publish` holds it exclusively, `ingest` and `add_correction` share it. So a publication sees a
+//! fixed set of pending bins and unpublished corrections from its first statement to its commit (under
+//! READ COMMITTED a concurrent ingest could otherwise land between reading the pending keys and
+//! clearing them, and be lost), publications never overlap, and ingests do not wait for each other.
+//! Readers take no lock: `rows` reads one REPEATABLE READ snapshot.
+//!
+//! tokio-postgres rather than sqlx: binary COPY for bulk ingest, pipelining of independent statements
+//! on one connection, and no database needed at build time; deadpool adds the pool and its statement
+//! cache (every statement is prepared once per connection).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
+use futures_util::{TryStreamExt, pin_mut};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::*;
+use crate::domain::occupancy::running_occupancy;
+
+mod catalog;
+mod ingest;
+mod maintenance;
+mod publication;
+mod reads;
+
+/// The schema steps, in order; `schema_migrations` records how many a database has had.
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_publication_policy.sql")];
+
+/// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.
+const MIGRATION_LOCK: i64 = 0x666f_6f74_6661_6c6c;
+const PUBLISH_LOCK: i64 = MIGRATION_LOCK + 1;
+
+/// Connections per server process. Each API request holds one for a single short transaction and the
+/// publisher one more, so 16 keeps a 2-core server's requests from queueing on the pool, while four
+/// servers (64) plus the CLI and maintenance stay under PostgreSQL's default `max_connections` of 100.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+/// Overridden by the URL's `pool_size` query parameter, which wins over this variable.
+pub const POOL_SIZE_ENV: &str = "FOOTFALL_PG_POOL_SIZE";
+
+/// The PostgreSQL store: a pool of connections to one database.
+pub struct PostgresStorage {
+    pool: Pool,
+    catalog: Mutex<Arc<Catalog>>,
+}
+
+/// Keys are bound and read as their row id (bigint).
+macro_rules! sql_keys {
+    ($($key:ty),*) => {$(
+        impl<'a> FromSql<'a> for $key {
+            fn from_sql(ty: &Type, raw: &'a [u8]) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                i64::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as FromSql>::accepts(ty)
+            }
+        }
+
+        impl ToSql for $key {
+            fn to_sql(
+                &self,
+                ty: &Type,
+                out: &mut tokio_postgres::types::private::BytesMut,
+            ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <i64 as ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+    )*};
+}
+
+sql_keys!(StoreKey, DeviceKey, UserKey);
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        backend(error)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StorageError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        backend(error)
+    }
+}
+
+fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Splits the footfall-only `pool_size` parameter off a PostgreSQL URL (tokio-postgres rejects
+/// parameters it does not know).
+fn split_pool_size(url: &str) -> anyhow::Result<(String, Option<usize>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut pool_size = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pool_size", value)) => pool_size = Some(parse_pool_size(value)?),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, pool_size))
+}
+
+fn parse_pool_size(value: &str) -> anyhow::Result<usize> {
+    match value.parse::<usize>() {
+        Ok(size) if size > 0 => Ok(size),
+        _ => anyhow::bail!("pool size {value:?} is not a positive integer"),
+    }
+}
+
+async fn meta(transaction: &Transaction<'_>, key: &str) -> Result<i64> {
+    let statement = transaction.prepare_cached("SELECT value FROM meta WHERE key = $1").await?;
+    Ok(transaction.query_one(&statement, &[&key]).await?.get(0))
+}
+
+async fn store_key(transaction: &Transaction<'_>, code: &StoreCode) -> Result<StoreKey> {
+    let statement = transaction.prepare_cached("SELECT id FROM stores WHERE code = $1").await?;
+    transaction
+        .query_opt(&statement, &[&code.as_str()])
+        .await?
+        .map(|row| row.get(0))
+        .ok_or_else(|| StorageError::NotFound(format!("store {code} does not exist")))
+}
+
+async fn bump_catalog(transaction: &Transaction<'_>) -> Result<()> {
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'", &[]).await?;
+    Ok(())
+}
+
+async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
+    // The version is read first: the stores and devices read after it are at least that new, so a
+    // concurrent change costs at most one extra reload.
+    let version = meta(transaction, "catalog_version").await?;
+    let stores = transaction.query("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores", &[]);
+    let devices = transaction.query("SELECT id, device_id, store_id, removed_at IS NULL FROM devices", &[]);
+    let (stores, devices) = futures_util::try_join!(stores, devices)?;
+    let invalid = |what: String| StorageError::Invalid(what);
+    let stores = stores
+        .iter()
+        .map(|row| {
+            let timezone: String = row.get(3);
+            let reset: i32 = row.get(4);
+            Ok(Store {
+                key: row.get(0),
+                code: StoreCode::parse(row.get(1)).map_err(invalid)?,
+                name: row.get(2),
+                timezone: TimeZone::get(&timezone)
+                    .map_err(|e| StorageError::Invalid(format!("store time zone {timezone:?}: {e}")))?,
+                reset: u16::try_from(reset)
+                    .ok()
+                    .and_then(ResetTime::from_minutes)
+                    .ok_or_else(|| StorageError::Invalid(format!("bad occupancy reset {reset}")))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let devices = devices
+        .iter()
+        .map(|row| {
+            Ok(Device {
+                key: row.get(0),
+                device_id: DeviceId::parse(row.get(1)).map_err(invalid)?,
+                store: row.get(2),
+                active: row.get(3),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Catalog::new(version, stores, devices))
+}
+
+/// The user in columns `at..at + 5` of a row (id, password_hash, all_stores, can_ingest, store ids), or
+/// `None` if the id is NULL.
+fn user_at(row: &tokio_postgres::Row, at: usize) -> Option<UserCredentials> {
+    let key = row.get::<_, Option<UserKey>>(at)?;
+    let scope = if row.get(at + 2) { StoreScope::All } else { StoreScope::Only(row.get(at + 4)) };
+    Some(UserCredentials { key, password_hash: row.get(at + 1), scope, can_ingest: row.get(at + 3) })
+}
+
+fn publication_mark_from(generation: i64, published_at: i64) -> PublicationMark {
+    PublicationMark {
+        generation,
+        published_at: (published_at >= 0).then(|| Timestamp::from_millisecond(published_at).expect("stored")),
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `postgres://...` (optionally `?pool_size=N`) and applies pending migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<PostgresStorage> {
+        let (url, from_url) = split_pool_size(url)?;
+        let pool_size = match (from_url, std::env::var(POOL_SIZE_ENV)) {
+            (Some(size), _) => size,
+            (None, Ok(value)) => parse_pool_size(&value)?,
+            (None, Err(_)) => DEFAULT_POOL_SIZE,
+        };
+        let mut config: tokio_postgres::Config = url.parse()?;
+        if config.get_application_name().is_none() {
+            config.application_name("footfall");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            // A request waiting this long for a connection fails rather than hanging.
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()?;
+        let storage = PostgresStorage { pool, catalog: Mutex::new(Arc::new(Catalog::default())) };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // Servers starting together queue here; each then sees the others' migrations as applied.
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        transaction
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                     version bigint PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await?;
+        let applied: i64 =
+            transaction.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
+        anyhow::ensure!(
+            applied as usize <= MIGRATIONS.len(),
+            "the database has schema version {applied}, newer than this footfall ({})",
+            MIGRATIONS.len()
+        );
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            transaction.batch_execute(migration).await?;
+            transaction.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&(index as i64 + 1)]).await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The catalog, given its current version: the cached one while that is unchanged.
+    async fn catalog_at(&self, client: &mut deadpool_postgres::Client, version: i64) -> Result<Arc<Catalog>> {
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let transaction = client.transaction().await?;
+        let catalog = self.catalog_in(&transaction).await?;
+        transaction.commit().await?;
+        Ok(catalog)
+    }
+
+    /// The catalog as of `transaction`, reloaded only when its version changed.
+    async fn catalog_in(&self, transaction: &Transaction<'_>) -> Result<Arc<Catalog>> {
+        let version = meta(transaction, "catalog_version").await?;
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let fresh = Arc::new(load_catalog(transaction).await?);
+        *self.catalog.lock().unwrap() = fresh.clone();
+        Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_taken_off_the_url() {
+        let (url, size) = split_pool_size("postgres://u@h/db?pool_size=4&sslmode=disable").unwrap();
+        assert_eq!((url.as_str(), size), ("postgres://u@h/db?sslmode=disable", Some(4)));
+        let (url, size) = split_pool_size("postgres://u@h/db?pool_size=4").unwrap();
+        assert_eq!((url.as_str(), size), ("postgres://u@h/db", Some(4)));
+        assert_eq!(split_pool_size("postgres://u@h/db").unwrap(), ("postgres://u@h/db".to_owned(), None));
+        assert!(split_pool_size("postgres://u@h/db?pool_size=0").is_err());
+        assert!(split_pool_size("postgres://u@h/db?pool_size=many").is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! The publication: pending bins merged into the published ones, the touched periods' rollups
+//! recomputed, under the exclusive publish lock.
+
+use super::*;
+
+/// Publication recomputes this many periods per round trip, bounding memory (a local day has at most
+/// 1500 rows) while keeping round trips few.
+const PERIODS_PER_BATCH: usize = 500;
+
+/// Pending bins beyond this are cleared with TRUNCATE: constant time, and no dead rows to vacuum.
+const TRUNCATE_THRESHOLD: i64 = 100_000;
+
+impl PostgresStorage {
+    async fn publish_in(&self, transaction: &Transaction<'_>, now: Timestamp) -> Result<PublishSummary> {
+        let started = std::time::Instant::now();
+        // The rollup's aggregation sorts up to a batch of periods' bins (~10^6 rows), which would spill
+        // to disk at the default 4 MB.
+        transaction.batch_execute("SET LOCAL work_mem = '128MB'").await?;
+        let catalog = self.catalog_in(transaction).await?;
+        let Pending { bins: pending, mut touched, devices } = pending_summary(transaction, &catalog).await?;
+        for row in
+            transaction.query("SELECT store_id, minute FROM occupancy_corrections WHERE NOT published", &[]).await?
+        {
+            let store: StoreKey = row.get(0);
+            let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
+            touched.insert((store, calendar.period_of(stored_minute(row.get(1)))));
+        }
+        let inserted = merge_pending(transaction, &devices).await?;
+        let merged = started.elapsed();
+        let touched: Vec<(StoreKey, Period)> = touched.into_iter().collect();
+        for batch in touched.chunks(PERIODS_PER_BATCH) {
+            recompute_periods(transaction, &catalog, batch).await?;
+        }
+        tracing::debug!(
+            pending,
+            periods = touched.len(),
+            merge_ms = merged.as_millis() as u64,
+            rollup_ms = (started.elapsed() - merged).as_millis() as u64,
+            "published"
+        );
+        if pending > TRUNCATE_THRESHOLD {
+            // After a bulk publication the planner's statistics are stale until autovacuum comes by,
+            // and a store's page read planned for 90 rows instead of 35,000 took 38 ms, not 3.
+            transaction.batch_execute("ANALYZE bins, store_minutes, store_periods").await?;
+            transaction.batch_execute("TRUNCATE pending_bins").await?;
+        } else {
+            transaction.execute("DELETE FROM pending_bins", &[]).await?;
+        }
+        transaction.execute("UPDATE occupancy_corrections SET published = true WHERE NOT published", &[]).await?;
+        transaction
+            .execute(
+                "UPDATE meta SET value = CASE key
+                     WHEN 'publication_generation' THEN value + 1
+                     WHEN 'published_bins' THEN value + $1
+                     ELSE $2 END
+                 WHERE key IN ('publication_generation', 'published_bins', 'last_published_at')",
+                &[&inserted, &now.as_millisecond()],
+            )
+            .await?;
+        Ok(PublishSummary { bins: pending as u64, periods: touched.len() as u64 })
+    }
+}
+
+/// What is pending: the number of bins, the periods they touch, and each device's first and last
+/// pending minute.
+struct Pending {
+    bins: i64,
+    touched: BTreeSet<(StoreKey, Period)>,
+    devices: BTreeMap<DeviceKey, (i64, i64)>,
+}
+
+/// Summarises the pending bins. Reading every pending key would move millions of rows; per device and
+/// UTC hour the first and last minute suffice, since every period between them is touched (periods
+/// are contiguous; only around exotic zone changes could a period lying wholly inside an hour be
+/// recomputed without need, which is merely redundant).
+async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Result<Pending> {
+    let rows = transaction
+        .query(
+            "SELECT store_id, device_id, min(minute), max(minute), count(*) FROM pending_bins
+             GROUP BY store_id, device_id, minute / 3600 ORDER BY store_id, min(minute)",
+            &[],
+        )
+        .await?;
+    let mut pending = Pending { bins: 0, touched: BTreeSet::new(), devices: BTreeMap::new() };
+    let mut current: Option<(StoreKey, Period)> = None;
+    for row in rows {
+        let (store_key, device, first, last): (StoreKey, DeviceKey, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        pending.bins += row.get::<_, i64>(4);
+        let span = pending.devices.entry(device).or_insert((first, last));
+        *span = (span.0.min(first), span.1.max(last));
+        let (first, last) = (stored_minute(first), stored_minute(last));
+        let store = catalog
+            .store(store_key)
+            .ok_or_else(|| StorageError::Invalid(format!("pending bins of unknown store key {store_key}")))?;
+        let calendar = store.calendar();
+        let mut period = match current {
+            Some((s, period)) if s == store_key && period.start <= first && first < period.end => period,
+            _ => calendar.period_of(first),
+        };
+        pending.touched.insert((store_key, period));
+        while period.end <= last {
+            period = calendar.period_of(period.end);
+            pending.touched.insert((store_key, period));
+        }
+        current = Some((store_key, period));
+    }
+    Ok(pending)
+}
+
+/// Merges the pending bins into the published ones; returns how many were new.
+async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<i64> {
+    let devices: Vec<DeviceKey> = spans.keys().copied().collect();
+    let firsts: Vec<i64> = spans.values().map(|&(first, _)| first).collect();
+    let lasts: Vec<i64> = spans.values().map(|&(_, last)| last).collect();
+    let overlapping: i64 = transaction
+        .query_one(
+            "SELECT count(*) FROM devices d JOIN unnest($1::bigint[], $2::bigint[]) AS p (id, first) ON d.id = p.id
+             WHERE d.published_through >= p.first",
+            &[&devices, &firsts],
+        )
+        .await?
+        .get(0);
+    // In key order: the index grows at the right end of each device's range (measured ~15% faster).
+    let inserted = if overlapping == 0 {
+        // Every device's pending bins come after its published ones (how sensors send): all are new.
+        transaction
+            .execute(
+                "INSERT INTO bins (store_id, device_id, minute, entries, exits)
+                 SELECT store_id, device_id, minute, entries, exits FROM pending_bins
+                 ORDER BY store_id, device_id, minute",
+                &[],
+            )
+            .await? as i64
+    } else {
+        // `xmax = 0` marks a row this statement inserted rather than updated: new bins are counted in
+        // the same pass as the merge instead of by a second join.
+        transaction
+            .query_one(
+                "WITH merged AS (
+                     INSERT INTO bins (store_id, device_id, minute, entries, exits)
+                     SELECT store_id, device_id, minute, entries, exits FROM pending_bins
+                     ORDER BY store_id, device_id, minute
+                     ON CONFLICT (store_id, device_id, minute)
+                     DO UPDATE SET entries = excluded.entries, exits = excluded.exits
+                     RETURNING xmax = 0 AS inserted)
+                 SELECT count(*) FILTER (WHERE inserted) FROM merged",
+                &[],
+            )
+            .await?
+            .get(0)
+    };
+    transaction
+        .execute(
+            "UPDATE devices d SET published_through = greatest(d.published_through, p.last)
+             FROM unnest($1::bigint[], $2::bigint[]) AS p (id, last) WHERE d.id = p.id",
+            &[&devices, &lasts],
+        )
+        .await?;
+    Ok(inserted)
+}
+
+/// Recomputes the rollup rows and row counts of these periods from the published bins and
+/// corrections: one read of the sums, one of the corrections, one delete, one insert, and two writes
+/// of the counts, whatever the number of periods.
+async fn recompute_periods(
+    transaction: &Transaction<'_>,
+    catalog: &Catalog,
+    periods: &[(StoreKey, Period)],
+) -> Result<()> {
+    let stores: Vec<i64> = periods.iter().map(|&(store, _)| store.0).collect();
+    let starts: Vec<i64> = periods.iter().map(|(_, period)| period.start.unix_seconds()).collect();
+    let ends: Vec<i64> = periods.iter().map(|(_, period)| period.end.unix_seconds()).collect();
+    let indexes: Vec<i64> = (0..periods.len() as i64).collect();
+
+    let mut corrections: Vec<Vec<(Minute, i64)>> = vec![Vec::new(); periods.len()];
+    let statement = transaction
+        .prepare_cached(
+            "SELECT t.period, c.minute, c.value
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t (period, store_id, period_start, period_end)
+             JOIN occupancy_corrections c
+               ON c.store_id = t.store_id AND c.minute >= t.period_start AND c.minute < t.period_end
+             ORDER BY t.period, c.minute",
+        )
+        .await?;
+    for row in transaction.query(&statement, &[&indexes, &stores, &starts, &ends]).await? {
+        corrections[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2)));
+    }
+
+    // One (device, period) range per device of each store, so that every read is a range of the
+    // (store_id, device_id, minute) key rather than a scan of the store's bins.
+    let mut ranges: [Vec<i64>; 5] = Default::default();
+    for (index, &(store, period)) in periods.iter().enumerate() {
+        for device in catalog.devices().iter().filter(|device| device.store == store) {
+            let range = [index as i64, store.0, device.key.0, period.start.unix_seconds(), period.end.unix_seconds()];
+            for (column, value) in ranges.iter_mut().zip(range) {
+                column.push(value);
+            }
+        }
+    }
+    let statement = transaction
+        .prepare_cached(
+            "SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                  AS t (period, store_id, device_id, period_start, period_end)
+             JOIN bins b ON b.store_id = t.store_id AND b.device_id = t.device_id
+                        AND b.minute >= t.period_start AND b.minute < t.period_end
+             GROUP BY t.period, b.minute
+             HAVING sum(b.entries) + sum(b.exits) > 0
+             ORDER BY t.period, b.minute",
+        )
+        .await?;
+    let params: Vec<&(dyn ToSql + Sync)> = ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+    let rows = transaction.query_raw(&statement, params).await?;
+    pin_mut!(rows);
+    let mut minutes: Vec<Vec<(Minute, i64, i64)>> = vec![Vec::new(); periods.len()];
+    while let Some(row) = rows.try_next().await? {
+        minutes[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2), row.get(3)));
+    }
+
+    let mut new_rows: [Vec<i64>; 6] = Default::default();
+    let (mut counted, mut counts, mut empty) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (minutes, corrections)) in minutes.iter().zip(&corrections).enumerate() {
+        if minutes.is_empty() {
+            empty.push(index);
+            continue;
+        }
+        counted.push(index);
+        counts.push(minutes.len() as i64);
+        let occupancy = running_occupancy(minutes, corrections);
+        for (row, (&(minute, entries, exits), occupancy)) in minutes.iter().zip(occupancy).enumerate() {
+            let values = [stores[index], minute.unix_seconds(), entries, exits, occupancy, row as i64 + 1];
+            for (column, value) in new_rows.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+    }
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached(
+                    "DELETE FROM store_minutes s
+                     USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t (store_id, period_start, period_end)
+                     WHERE s.store_id = t.store_id AND s.minute >= t.period_start AND s.minute < t.period_end",
+                )
+                .await?,
+            &[&stores, &starts, &ends],
+        )
+        .await?;
+    let params: Vec<&(dyn ToSql + Sync)> = new_rows.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy, period_row)
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
+                )
+                .await?,
+            &params,
+        )
+        .await?;
+    let select = |indexes: &[usize], column: &[i64]| -> Vec<i64> { indexes.iter().map(|&i| column[i]).collect() };
+    let (counted_stores, counted_starts, counted_ends) =
+        (select(&counted, &stores), select(&counted, &starts), select(&counted, &ends));
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO store_periods (store_id, period_start, period_end, row_count)
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+                     ON CONFLICT (store_id, period_start)
+                     DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
+                )
+                .await?,
+            &[&counted_stores, &counted_starts, &counted_ends, &counts],
+        )
+        .await?;
+    if !empty.is_empty() {
+        let (empty_stores, empty_starts) = (select(&empty, &stores), select(&empty, &starts));
+        transaction
+            .execute(
+                &transaction
+                    .prepare_cached(
+                        "DELETE FROM store_periods p USING unnest($1::bigint[], $2::bigint[]) AS t (store_id, period_start)
+                         WHERE p.store_id = t.store_id AND p.period_start = t.period_start",
+                    )
+                    .await?,
+                &[&empty_stores, &empty_starts],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PublicationStore for PostgresStorage {
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached("SELECT value FROM meta WHERE key = $1").await?;
+        policy_from_seconds(client.query_one(&statement, &[&PUBLISH_INTERVAL_KEY]).await?.get(0))
+    }
+
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let seconds = policy_seconds(policy)?;
+        let client = self.pool.get().await?;
+        client.execute("UPDATE meta SET value = $1 WHERE key = $2", &[&seconds, &PUBLISH_INTERVAL_KEY]).await?;
+        Ok(())
+    }
+
+    async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // One publication at a time, across every process. Under READ COMMITTED each later statement
+        // takes a fresh snapshot, so once the lock is ours the slot check below sees the claim a
+        // previous holder committed: a slot is published once however many servers race for it. (The
+        // UPDATE alone would also be safe: it waits for a concurrent claim's row lock and re-checks
+        // `value < slot` against the committed row.)
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLISH_LOCK]).await?;
+        if let Some(slot) = slot {
+            let claimed = transaction
+                .execute("UPDATE meta SET value = $1 WHERE key = 'last_scheduled_slot' AND value < $1", &[&slot])
+                .await?;
+            if claimed == 0 {
+                return Ok(None);
+            }
+        }
+        let summary = self.publish_in(&transaction, now).await?;
+        transaction.commit().await?;
+        Ok(Some(summary))
+    }
+    async fn has_pending(&self) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_bins)").await?;
+        Ok(client.query_one(&statement, &[]).await?.get(0))
+    }
+    async fn publication_mark(&self) -> Result<PublicationMark> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT max(value) FILTER (WHERE key = 'publication_generation'),
+                        max(value) FILTER (WHERE key = 'last_published_at')
+                 FROM meta WHERE key IN ('publication_generation', 'last_published_at')",
+            )
+            .await?;
+        let row = client.query_one(&statement, &[]).await?;
+        Ok(publication_mark_from(row.get(0), row.get(1)))
+    }
+    async fn publication(&self) -> Result<PublicationState> {
+        let client = self.pool.get().await?;
+        let pending = client.query_one("SELECT count(*) FROM pending_bins", &[]);
+        let meta = client.query(
+            "SELECT key, value FROM meta WHERE key IN ('publication_generation', 'last_published_at', 'published_bins')",
+            &[],
+        );
+        let (pending, meta) = futures_util::try_join!(pending, meta)?;
+        let value = |key: &str| meta.iter().find(|row| row.get::<_, &str>(0) == key).map_or(0, |row| row.get(1));
+        Ok(PublicationState {
+            mark: publication_mark_from(value("publication_generation"), value("last_published_at")),
+            pending_bins: pending.get::<_, i64>(0) as u64,
+            published_bins: value("published_bins") as u64,
+        })
+    }
+}

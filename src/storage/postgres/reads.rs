@@ -1,0 +1,276 @@
+//! Reads of published rows, located through the per-period row counts.
+
+use super::*;
+
+/// The in-range row count of every period of the queried stores, in (store order, period start) order.
+async fn period_counts(
+    transaction: &Transaction<'_>,
+    stores: &[StoreKey],
+    first: Minute,
+    last: Minute,
+) -> Result<Vec<(usize, Period, u64)>> {
+    let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
+    let earliest_start = first_s - LONGEST_PERIOD_SECONDS;
+    let position: HashMap<StoreKey, usize> = stores.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+    let rows = if periods_by_store(stores.len(), first, last) {
+        let statement = transaction
+            .prepare_cached(
+                "SELECT store_id, period_start, period_end, row_count FROM store_periods
+                 WHERE store_id = ANY($1) AND period_start <= $2 AND period_start > $3 AND period_end > $4",
+            )
+            .await?;
+        transaction.query(&statement, &[&stores, &last_s, &earliest_start, &first_s]).await?
+    } else {
+        let statement = transaction
+            .prepare_cached(
+                "SELECT store_id, period_start, period_end, row_count FROM store_periods
+                 WHERE period_start <= $1 AND period_start > $2 AND period_end > $3",
+            )
+            .await?;
+        transaction.query(&statement, &[&last_s, &earliest_start, &first_s]).await?
+    };
+    let mut found: Vec<(usize, i64, i64, u64)> = rows
+        .iter()
+        .filter_map(|row| {
+            let index = *position.get(&row.get::<_, StoreKey>(0))?;
+            Some((index, row.get(1), row.get(2), row.get::<_, i64>(3) as u64))
+        })
+        .collect();
+    found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
+
+    // A period cut by the query's bounds is counted from the positions (`period_row`) of its first
+    // and last rows in range: an index probe per cut side (most periods are cut on one side only), not a
+    // scan, and one statement for all of them.
+    let cut: Vec<usize> = (0..found.len())
+        .filter(|&i| {
+            let (_, start, end, _) = found[i];
+            !(start >= first_s && end - 60 <= last_s)
+        })
+        .collect();
+    if !cut.is_empty() {
+        let cut_stores: Vec<StoreKey> = cut.iter().map(|&i| stores[found[i].0]).collect();
+        let lows: Vec<i64> = cut.iter().map(|&i| found[i].1.max(first_s)).collect();
+        let highs: Vec<i64> = cut.iter().map(|&i| (found[i].2 - 60).min(last_s)).collect();
+        let cut_low: Vec<bool> = cut.iter().map(|&i| found[i].1 < first_s).collect();
+        let cut_high: Vec<bool> = cut.iter().map(|&i| found[i].2 - 60 > last_s).collect();
+        let statement = transaction
+            .prepare_cached(
+                "SELECT t.ordinal,
+                     CASE WHEN t.cut_low THEN (SELECT period_row FROM store_minutes s
+                         WHERE s.store_id = t.store_id AND s.minute >= t.low AND s.minute <= t.high
+                         ORDER BY s.minute LIMIT 1) END,
+                     CASE WHEN t.cut_high THEN (SELECT period_row FROM store_minutes s
+                         WHERE s.store_id = t.store_id AND s.minute >= t.low AND s.minute <= t.high
+                         ORDER BY s.minute DESC LIMIT 1) END
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::boolean[])
+                      WITH ORDINALITY AS t (store_id, low, high, cut_low, cut_high, ordinal)",
+            )
+            .await?;
+        let params: [&(dyn ToSql + Sync); 5] = [&cut_stores, &lows, &highs, &cut_low, &cut_high];
+        for row in transaction.query(&statement, &params).await? {
+            let position = row.get::<_, i64>(0) as usize - 1;
+            let index = cut[position];
+            let first_row = if cut_low[position] { row.get::<_, Option<i64>>(1) } else { Some(1) };
+            let last_row = if cut_high[position] { row.get::<_, Option<i64>>(2) } else { Some(found[index].3 as i64) };
+            found[index].3 = match (first_row, last_row) {
+                (Some(first_row), Some(last_row)) if last_row >= first_row => (last_row - first_row + 1) as u64,
+                _ => 0,
+            };
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter(|&(_, _, _, rows)| rows > 0)
+        .map(|(index, start, end, rows)| (index, Period { start: stored_minute(start), end: stored_minute(end) }, rows))
+        .collect())
+}
+
+async fn store_rows(transaction: &Transaction<'_>, stores: &[StoreKey], query: &RowsQuery) -> Result<RowsPage> {
+    let counts = period_counts(transaction, stores, query.first, query.last).await?;
+    let count = counts.iter().map(|&(_, _, rows)| rows).sum();
+    let mut page = RowsPage { count, rows: Vec::with_capacity(query.limit.min(10_000) as usize) };
+    let Some(start) = locate_page(&counts, query.first, query.offset) else {
+        return Ok(page);
+    };
+    // The counts say how many rows each store gives the page, so the per-store reads (each within one
+    // store: one shard under Citus) are sent together rather than one round trip after another.
+    let mut per_store: BTreeMap<usize, u64> = BTreeMap::new();
+    for &(index, period, rows) in &counts {
+        if index > start.store_index || (index == start.store_index && period.start.max(query.first) >= start.from) {
+            *per_store.entry(index).or_default() += rows;
+        }
+    }
+    let mut remaining = u64::from(query.limit);
+    let mut reads = Vec::new();
+    for (index, rows) in per_store {
+        if remaining == 0 {
+            break;
+        }
+        let (from, skip) = if index == start.store_index { (start.from, start.skip) } else { (query.first, 0) };
+        let take = remaining.min(rows - skip);
+        remaining -= take;
+        reads.push((stores[index], from, skip, take));
+    }
+    let statement = transaction
+        .prepare_cached(
+            "SELECT minute, entries, exits, occupancy FROM store_minutes
+             WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4 OFFSET $5",
+        )
+        .await?;
+    let last = query.last.unix_seconds();
+    let results = futures_util::future::try_join_all(reads.iter().map(|(store, from, skip, take)| {
+        let (from, skip, take) = (from.unix_seconds(), *skip as i64, *take as i64);
+        let statement = &statement;
+        async move { transaction.query(statement, &[store, &from, &last, &take, &skip]).await }
+    }))
+    .await?;
+    for ((store, ..), rows) in reads.iter().zip(results) {
+        page.rows.extend(rows.iter().map(|row| MinuteRow {
+            store: *store,
+            minute: stored_minute(row.get(0)),
+            entries: row.get(1),
+            exits: row.get(2),
+            occupancy: row.get(3),
+        }));
+    }
+    Ok(page)
+}
+
+async fn device_rows(
+    transaction: &Transaction<'_>,
+    catalog: &Catalog,
+    device: DeviceKey,
+    query: &RowsQuery,
+) -> Result<RowsPage> {
+    let store = catalog.device(device).map(|d| d.store).ok_or_else(|| StorageError::NotFound("device".into()))?;
+    let (first, last) = (query.first.unix_seconds(), query.last.unix_seconds());
+    let count = transaction
+        .prepare_cached(
+            "SELECT count(*) FROM bins
+             WHERE store_id = $1 AND device_id = $2 AND minute >= $3 AND minute <= $4 AND entries + exits > 0",
+        )
+        .await?;
+    let select = transaction
+        .prepare_cached(
+            "SELECT minute, entries, exits FROM bins
+             WHERE store_id = $1 AND device_id = $2 AND minute >= $3 AND minute <= $4 AND entries + exits > 0
+             ORDER BY minute LIMIT $5 OFFSET $6",
+        )
+        .await?;
+    let (limit, offset) = (i64::from(query.limit), query.offset.min(i64::MAX as u64) as i64);
+    let count_params: [&(dyn ToSql + Sync); 4] = [&store, &device, &first, &last];
+    let select_params: [&(dyn ToSql + Sync); 6] = [&store, &device, &first, &last, &limit, &offset];
+    let (count, rows) = futures_util::try_join!(
+        transaction.query_one(&count, &count_params),
+        transaction.query(&select, &select_params),
+    )?;
+    let rows = rows
+        .iter()
+        .map(|row| MinuteRow {
+            store,
+            minute: stored_minute(row.get(0)),
+            entries: row.get(1),
+            exits: row.get(2),
+            occupancy: 0,
+        })
+        .collect();
+    Ok(RowsPage { count: count.get::<_, i64>(0) as u64, rows })
+}
+
+/// The most frequent request, page 1 of one store, in one statement: one snapshot without a
+/// transaction's two extra round trips. It counts as `period_counts` does.
+async fn first_page_of_one_store(
+    client: &deadpool_postgres::Client,
+    store: StoreKey,
+    query: &RowsQuery,
+) -> Result<RowsPage> {
+    let statement = client
+        .prepare_cached(
+            "WITH periods AS (
+                 SELECT period_start, period_end, row_count,
+                        greatest(period_start, $2) AS low, least(period_end - 60, $3) AS high
+                 FROM store_periods
+                 WHERE store_id = $1 AND period_start <= $3 AND period_start > $2 - $5 AND period_end > $2
+             ), total AS (
+                 SELECT coalesce(sum(CASE WHEN period_start >= $2 AND period_end - 60 <= $3 THEN row_count
+                     ELSE coalesce(
+                         CASE WHEN period_end - 60 > $3 THEN (SELECT s.period_row FROM store_minutes s
+                             WHERE s.store_id = $1 AND s.minute >= low AND s.minute <= high
+                             ORDER BY s.minute DESC LIMIT 1) ELSE row_count END
+                         - CASE WHEN period_start < $2 THEN (SELECT s.period_row FROM store_minutes s
+                             WHERE s.store_id = $1 AND s.minute >= low AND s.minute <= high
+                             ORDER BY s.minute LIMIT 1) ELSE 1 END
+                         + 1, 0)
+                     END), 0)::bigint AS rows
+                 FROM periods
+             )
+             SELECT total.rows, page.minute, page.entries, page.exits, page.occupancy
+             FROM total LEFT JOIN LATERAL (
+                 SELECT minute, entries, exits, occupancy FROM store_minutes
+                 WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4
+             ) page ON true
+             ORDER BY page.minute",
+        )
+        .await?;
+    let (first, last, limit) = (query.first.unix_seconds(), query.last.unix_seconds(), i64::from(query.limit));
+    let rows = client.query(&statement, &[&store, &first, &last, &limit, &LONGEST_PERIOD_SECONDS]).await?;
+    let count = rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64);
+    let rows = rows
+        .iter()
+        .filter_map(|row| {
+            Some(MinuteRow {
+                store,
+                minute: stored_minute(row.get::<_, Option<i64>>(1)?),
+                entries: row.get(2),
+                exits: row.get(3),
+                occupancy: row.get(4),
+            })
+        })
+        .collect();
+    Ok(RowsPage { count, rows })
+}
+
+#[async_trait]
+impl ReadStore for PostgresStorage {
+    async fn request_context(&self, username: &str) -> Result<RequestContext> {
+        let mut client = self.pool.get().await?;
+        // One round trip: the three meta values, and the user if there is one.
+        let statement = client
+            .prepare_cached(
+                "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'),
+                        (SELECT value FROM meta WHERE key = 'publication_generation'),
+                        (SELECT value FROM meta WHERE key = 'last_published_at'),
+                        users.id, users.password_hash, users.all_stores, users.can_ingest,
+                        array(SELECT store_id FROM user_stores WHERE user_id = users.id ORDER BY store_id)
+                 FROM (VALUES (1)) AS one LEFT JOIN users ON users.username = $1",
+            )
+            .await?;
+        let row = client.query_one(&statement, &[&username]).await?;
+        Ok(RequestContext {
+            user: user_at(&row, 3),
+            catalog: self.catalog_at(&mut client, row.get(0)).await?,
+            mark: publication_mark_from(row.get(1), row.get(2)),
+        })
+    }
+    async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
+        let mut client = self.pool.get().await?;
+        if let RowSource::Stores(stores) = &query.source
+            && let [store] = stores[..]
+            && query.offset == 0
+        {
+            return first_page_of_one_store(&client, store, &query).await;
+        }
+        // One snapshot: the count and the rows come from the same publication.
+        let transaction =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let page = match &query.source {
+            RowSource::Stores(stores) => store_rows(&transaction, stores, &query).await?,
+            RowSource::Device(device) => {
+                let catalog = self.catalog_in(&transaction).await?;
+                device_rows(&transaction, &catalog, *device, &query).await?
+            }
+        };
+        transaction.commit().await?;
+        Ok(page)
+    }
+}

@@ -1,0 +1,208 @@
+//! Stores, devices, users and tokens.
+
+use super::*;
+
+pub(super) fn user_credentials(connection: &Connection, username: &str) -> Result<Option<UserCredentials>> {
+    let user = connection
+        .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
+        .query_row([username], |row| {
+            Ok((row.get::<_, UserKey>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    let Some((key, password_hash, all_stores, can_ingest)) = user else {
+        return Ok(None);
+    };
+    let scope = if all_stores {
+        StoreScope::All
+    } else {
+        let mut statement = connection.prepare_cached("SELECT store_id FROM user_stores WHERE user_id = ?1")?;
+        StoreScope::Only(statement.query_map([key], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok(Some(UserCredentials { key, password_hash, scope, can_ingest }))
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStorage {
+    async fn catalog(&self) -> Result<Arc<Catalog>> {
+        self.run(Access::Read, |inner| inner.reader(|connection| inner.catalog(connection))).await
+    }
+    async fn add_store(&self, store: NewStore) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let inserted = transaction.execute(
+                    "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
+                    params![store.code.as_str(), store.name, store.timezone, store.reset.minutes_after_midnight()],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let store_key = store_key(transaction, &store)?;
+                let inserted = transaction.execute(
+                    "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
+                    params![device_id.as_str(), store_key, token_hash],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("device {device_id} already exists")))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn add_user(&self, user: NewUser) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let store_keys = match &user.scope {
+                    NewScope::All => Vec::new(),
+                    NewScope::Stores(codes) => {
+                        codes.iter().map(|code| store_key(transaction, code)).collect::<Result<Vec<_>>>()?
+                    }
+                };
+                let inserted = transaction.execute(
+                    "INSERT INTO users (username, password_hash, all_stores, can_ingest) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        user.username.as_str(),
+                        user.password_hash,
+                        matches!(user.scope, NewScope::All),
+                        user.can_ingest
+                    ],
+                );
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)))
+                    }
+                    other => other.map_err(StorageError::from),
+                }?;
+                let user_key = transaction.last_insert_rowid();
+                for store in store_keys {
+                    transaction.execute(
+                        "INSERT OR IGNORE INTO user_stores (user_id, store_id) VALUES (?1, ?2)",
+                        params![user_key, store],
+                    )?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
+        let username = username.to_owned();
+        self.run(Access::Read, move |inner| inner.reader(|connection| user_credentials(connection, &username))).await
+    }
+    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
+        let token_hash = token_hash.to_owned();
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                Ok(connection
+                    .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1 AND removed_at IS NULL")?
+                    .query_row([&token_hash], |row| row.get(0))
+                    .optional()?)
+            })
+        })
+        .await
+    }
+    async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                expect_one(
+                    transaction.execute(
+                        "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
+                        params![token_hash, device_id.as_str()],
+                    )?,
+                    || format!("device {device_id} does not exist"),
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
+                     FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, bool>(4)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (device_id, store_code, last_bin_minute, last_seen_at, active) = row?;
+                    Ok(DeviceStatus {
+                        device_id: DeviceId::parse(&device_id).map_err(StorageError::Invalid)?,
+                        store_code: StoreCode::parse(&store_code).map_err(StorageError::Invalid)?,
+                        active,
+                        last_bin_minute: last_bin_minute.and_then(Minute::from_unix_seconds),
+                        last_seen_at: last_seen_at.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+                    })
+                })
+                .collect()
+            })
+        })
+        .await
+    }
+    async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                expect_one(
+                    transaction.execute(
+                        "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
+                        params![Timestamp::now().as_millisecond(), device_id.as_str()],
+                    )?,
+                    || format!("device {device_id} does not exist"),
+                )?;
+                bump_catalog(transaction)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                expect_one(
+                    transaction.execute(
+                        "UPDATE users SET password_hash = ?1 WHERE username = ?2",
+                        params![password_hash, username.as_str()],
+                    )?,
+                    || format!("user {username} does not exist"),
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn remove_user(&self, username: Username) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                expect_one(transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?, || {
+                    format!("user {username} does not exist")
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

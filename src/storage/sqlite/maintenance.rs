@@ -1,0 +1,85 @@
+//! Backups and the consistency check.
+
+use super::*;
+
+/// Everything `check` verifies, in one read transaction.
+fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
+    let mut problems = Vec::new();
+    let integrity: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if integrity != "ok" {
+        problems.push(format!("SQLite integrity check: {integrity}"));
+    }
+    let catalog = inner.catalog(connection)?;
+    let minute = stored_minute;
+    let mut statement = connection
+        .prepare("SELECT store_id, minute, entries, exits, occupancy FROM store_minutes ORDER BY store_id, minute")?;
+    let stored = statement
+        .query_map([], |row| {
+            Ok(StoredRollup {
+                store: row.get(0)?,
+                minute: minute(row.get(1)?),
+                entries: row.get(2)?,
+                exits: row.get(3)?,
+                occupancy: row.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare(
+        "SELECT d.store_id, b.minute, sum(b.entries), sum(b.exits) FROM bins b JOIN devices d ON d.id = b.device_id
+         GROUP BY d.store_id, b.minute HAVING sum(b.entries) + sum(b.exits) > 0 ORDER BY d.store_id, b.minute",
+    )?;
+    let expected = statement
+        .query_map([], |row| Ok((row.get(0)?, minute(row.get(1)?), row.get(2)?, row.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare(
+        "SELECT store_id, minute, value FROM occupancy_corrections WHERE published = 1 ORDER BY store_id, minute",
+    )?;
+    let corrections = statement
+        .query_map([], |row| Ok((row.get(0)?, minute(row.get(1)?), row.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rollup_rows = stored.len() as u64;
+    let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
+    problems.extend(found);
+    let mut statement =
+        connection.prepare("SELECT store_id, period_start, period_end, row_count FROM store_periods")?;
+    let recorded = statement
+        .query_map([], |row| {
+            let period = Period { start: minute(row.get(1)?), end: minute(row.get(2)?) };
+            Ok(((row.get::<_, StoreKey>(0)?, period), row.get::<_, i64>(3)? as u64))
+        })?
+        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+    if recorded != periods {
+        let differing = periods.iter().filter(|(key, count)| recorded.get(key) != Some(count)).count()
+            + recorded.keys().filter(|key| !periods.contains_key(key)).count();
+        problems.push(format!("{differing} store-day row counts differ from the rollup"));
+    }
+    Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
+}
+
+#[async_trait]
+impl Maintenance for SqliteStorage {
+    async fn backup(&self, path: PathBuf) -> Result<()> {
+        self.run(Access::Read, move |inner| {
+            if path.exists() {
+                return Err(StorageError::AlreadyExists(format!("{} already exists", path.display())));
+            }
+            // VACUUM INTO copies one read snapshot: consistent while writers go on, and compact.
+            inner.reader(|connection| {
+                connection.execute("VACUUM INTO ?1", [path.to_string_lossy()])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn check(&self) -> Result<CheckReport> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                connection.execute_batch("BEGIN")?;
+                let result = check(inner, connection);
+                connection.execute_batch("COMMIT")?;
+                result
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,235 @@
+//! The embedded store: SQLite in WAL mode, one writer connection and a pool of readers.
+//!
+//! Durability: `synchronous=FULL`, so a commit that returned survives a power cut; WAL keeps readers
+//! and the writer out of each other's way, and every multi-statement change is one transaction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::*;
+use crate::domain::occupancy::running_occupancy;
+
+mod catalog;
+mod ingest;
+mod maintenance;
+mod publication;
+mod reads;
+
+/// The schema steps, in order; `schema_migrations` records how many a database has had.
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_publication_policy.sql")];
+
+/// The embedded store.
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    catalog: Mutex<Arc<Catalog>>,
+    read_slots: tokio::sync::Semaphore,
+    write_slots: tokio::sync::Semaphore,
+}
+
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Concurrent readers: a few per core is all SQLite can use; more only add page caches.
+const MAX_READERS: usize = 8;
+
+/// Keys are bound and read as their row id.
+macro_rules! sql_keys {
+    ($($key:ty),*) => {$(
+        impl rusqlite::types::ToSql for $key {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        impl rusqlite::types::FromSql for $key {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(value).map(Self)
+            }
+        }
+    )*};
+}
+
+sql_keys!(StoreKey, DeviceKey, UserKey);
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        backend(error)
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating if need be) the database file at `path` and applies pending migrations.
+    pub async fn open(path: &str) -> anyhow::Result<SqliteStorage> {
+        anyhow::ensure!(
+            !path.is_empty() && path != ":memory:",
+            "sqlite needs a file path (sqlite://footfall.db): readers share it with the writer"
+        );
+        let path = PathBuf::from(path);
+        let inner = tokio::task::spawn_blocking(move || -> anyhow::Result<Inner> {
+            let mut writer = open_connection(&path, true)?;
+            migrate(&mut writer)?;
+            let catalog = Arc::new(load_catalog(&writer)?);
+            Ok(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                catalog: Mutex::new(catalog),
+                read_slots: tokio::sync::Semaphore::new(MAX_READERS),
+                // One writing, one waiting on the writer lock: the rest wait here, without a thread.
+                write_slots: tokio::sync::Semaphore::new(2),
+            })
+        })
+        .await??;
+        Ok(SqliteStorage { inner: Arc::new(inner) })
+    }
+
+    /// Runs blocking database work off the async threads. Waiting for a slot happens here, not on a
+    /// blocking thread: the number of reader connections (each with its page cache) and blocking threads
+    /// stays bounded however many requests arrive, and reads never queue behind a long publication.
+    async fn run<T: Send + 'static>(
+        &self,
+        access: Access,
+        work: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slots = match access {
+            Access::Read => &self.inner.read_slots,
+            Access::Write => &self.inner.write_slots,
+        };
+        let _slot = slots.acquire().await.map_err(backend)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(backend)?
+    }
+}
+
+fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(30))?;
+    // A large page cache for the writer is worth several times the ingest rate (shared/notes/ceilings.md);
+    // readers share the OS page cache and need little of their own. At most 128 + 8 x 16 MiB in all.
+    let cache_kib = if writer { 131_072 } else { 16_384 };
+    connection.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
+    ))?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
+    let applied: i64 =
+        transaction.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        transaction.execute_batch(migration)?;
+        transaction.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [index as i64 + 1])?;
+    }
+    transaction.commit()
+}
+
+fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
+    connection.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+}
+
+fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
+    let version = meta(connection, "catalog_version")?;
+    let mut statement = connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
+    let stores = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, StoreKey>(0)?,
+                row.get::<_, String>(1)?,
+                row.get(2)?,
+                row.get::<_, String>(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .map(|row| {
+            let (key, code, name, timezone, reset) = row?;
+            Ok(Store {
+                key,
+                code: StoreCode::parse(&code).map_err(anyhow::Error::msg)?,
+                name,
+                timezone: TimeZone::get(&timezone)?,
+                reset: ResetTime::from_minutes(reset).ok_or_else(|| anyhow::anyhow!("bad reset {reset}"))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut statement = connection.prepare("SELECT id, device_id, store_id, removed_at IS NULL FROM devices")?;
+    let devices = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?)))?
+        .map(|row| {
+            let (key, device_id, store, active) = row?;
+            Ok(Device { key, device_id: DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?, store, active })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Catalog::new(version, stores, devices))
+}
+
+fn bump_catalog(transaction: &Transaction) -> rusqlite::Result<()> {
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'", []).map(drop)
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// The outcome of an UPDATE or DELETE of one named row: `NotFound` when there was none.
+fn expect_one(changed: usize, missing: impl FnOnce() -> String) -> Result<()> {
+    if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
+}
+
+fn store_key(transaction: &Transaction, code: &StoreCode) -> Result<StoreKey> {
+    transaction
+        .query_row("SELECT id FROM stores WHERE code = ?1", [code.as_str()], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("store {code} does not exist")))
+}
+
+impl Inner {
+    fn reader<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap().pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, false)?,
+        };
+        let result = work(&connection);
+        self.readers.lock().unwrap().push(connection);
+        result
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut connection = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>> {
+        let version = meta(connection, "catalog_version")?;
+        let cached = self.catalog.lock().unwrap().clone();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let fresh = Arc::new(load_catalog(connection).map_err(|e| StorageError::Backend(e.into()))?);
+        *self.catalog.lock().unwrap() = fresh.clone();
+        Ok(fresh)
+    }
+}

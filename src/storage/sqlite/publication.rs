@@ -1,0 +1,157 @@
+//! The publication: pending bins merged into the published ones, the touched periods' rollups
+//! recomputed.
+
+use super::*;
+
+impl Inner {
+    fn publish(&self, transaction: &Transaction, now: Timestamp) -> Result<PublishSummary> {
+        let catalog = self.catalog(transaction)?;
+        let mut pending =
+            transaction.prepare("SELECT device_id, minute FROM pending_bins ORDER BY device_id, minute")?;
+        let keys = pending
+            .query_map([], |row| Ok((row.get::<_, DeviceKey>(0)?, row.get::<_, i64>(1)?)))?
+            .map(|row| row.map(|(device, minute)| (device, stored_minute(minute))))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut touched = touched_periods(&catalog, keys.iter().copied())?;
+        let mut corrected =
+            transaction.prepare("SELECT store_id, minute FROM occupancy_corrections WHERE published = 0")?;
+        for row in corrected.query_map([], |row| Ok((row.get::<_, StoreKey>(0)?, row.get::<_, i64>(1)?)))? {
+            let (store, minute) = row?;
+            let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
+            touched.insert((store, calendar.period_of(stored_minute(minute))));
+        }
+        let already_published: i64 = transaction.query_row(
+            "SELECT count(*) FROM pending_bins p WHERE EXISTS
+             (SELECT 1 FROM bins b WHERE b.device_id = p.device_id AND b.minute = p.minute)",
+            [],
+            |row| row.get(0),
+        )?;
+        transaction.execute(
+            "UPDATE meta SET value = value + ?1 WHERE key = 'published_bins'",
+            [keys.len() as i64 - already_published],
+        )?;
+        transaction.execute(
+            "INSERT INTO bins (device_id, minute, entries, exits)
+             SELECT device_id, minute, entries, exits FROM pending_bins WHERE true
+             ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
+            [],
+        )?;
+        let mut read = transaction.prepare(
+            "SELECT minute, sum(entries), sum(exits) FROM bins
+             WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
+             GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
+        )?;
+        let mut clear =
+            transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
+        let mut insert = transaction.prepare(
+            "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut count = transaction.prepare(
+            "INSERT INTO store_periods (store_id, period_start, period_end, row_count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (store_id, period_start) DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
+        )?;
+        let mut uncount = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start = ?2")?;
+        let mut read_corrections = transaction.prepare(
+            "SELECT minute, value FROM occupancy_corrections
+             WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+        )?;
+        for &(store, period) in &touched {
+            let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
+            let minutes = read
+                .query_map(params![store, start, end], |row| {
+                    Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
+            let corrections = read_corrections
+                .query_map(params![store, start, end], |row| Ok((stored_minute(row.get(0)?), row.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
+            let occupancy = running_occupancy(&minutes, &corrections);
+            clear.execute(params![store, start, end])?;
+            for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
+                insert.execute(params![store, minute.unix_seconds(), entries, exits, occupancy])?;
+            }
+            if minutes.is_empty() {
+                uncount.execute(params![store, start])?;
+            } else {
+                count.execute(params![store, start, end, minutes.len() as i64])?;
+            }
+        }
+        transaction.execute("DELETE FROM pending_bins", [])?;
+        transaction.execute("UPDATE occupancy_corrections SET published = 1 WHERE published = 0", [])?;
+        transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
+        transaction.execute("UPDATE meta SET value = ?1 WHERE key = 'last_published_at'", [now.as_millisecond()])?;
+        Ok(PublishSummary { bins: keys.len() as u64, periods: touched.len() as u64 })
+    }
+}
+
+pub(super) fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
+    let published_at = meta(connection, "last_published_at")?;
+    Ok(PublicationMark {
+        generation: meta(connection, "publication_generation")?,
+        published_at: (published_at >= 0).then(|| Timestamp::from_millisecond(published_at).expect("stored")),
+    })
+}
+
+#[async_trait]
+impl PublicationStore for SqliteStorage {
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        let seconds = self
+            .run(Access::Read, |inner| inner.reader(|connection| Ok(meta(connection, PUBLISH_INTERVAL_KEY)?)))
+            .await?;
+        policy_from_seconds(seconds)
+    }
+
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let seconds = policy_seconds(policy)?;
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                transaction
+                    .execute("UPDATE meta SET value = ?1 WHERE key = ?2", params![seconds, PUBLISH_INTERVAL_KEY])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                if let Some(slot) = slot {
+                    let claimed = transaction.execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'last_scheduled_slot' AND value < ?1",
+                        [slot],
+                    )?;
+                    if claimed == 0 {
+                        return Ok(None);
+                    }
+                }
+                inner.publish(transaction, now).map(Some)
+            })
+        })
+        .await
+    }
+    async fn has_pending(&self) -> Result<bool> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                Ok(connection.query_row("SELECT EXISTS (SELECT 1 FROM pending_bins)", [], |row| row.get(0))?)
+            })
+        })
+        .await
+    }
+    async fn publication_mark(&self) -> Result<PublicationMark> {
+        self.run(Access::Read, |inner| inner.reader(publication_mark)).await
+    }
+    async fn publication(&self) -> Result<PublicationState> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let pending: i64 = connection.query_row("SELECT count(*) FROM pending_bins", [], |row| row.get(0))?;
+                Ok(PublicationState {
+                    mark: publication_mark(connection)?,
+                    pending_bins: pending as u64,
+                    published_bins: meta(connection, "published_bins")? as u64,
+                })
+            })
+        })
+        .await
+    }
+}

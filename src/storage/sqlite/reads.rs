@@ -1,0 +1,186 @@
+//! Reads of published rows, located through the per-period row counts.
+
+use super::catalog::user_credentials;
+use super::publication::publication_mark;
+use super::*;
+
+/// The in-range row count of every period of the queried stores, in (store order, period start) order.
+fn period_counts(
+    connection: &Connection,
+    stores: &[StoreKey],
+    first: Minute,
+    last: Minute,
+) -> Result<Vec<(usize, Period, u64)>> {
+    let (first_s, last_s) = (first.unix_seconds(), last.unix_seconds());
+    let mut found: Vec<(usize, i64, i64, u64)> = Vec::new();
+    if periods_by_store(stores.len(), first, last) {
+        let mut statement = connection.prepare_cached(
+            "SELECT period_start, period_end, row_count FROM store_periods
+             WHERE store_id = ?1 AND period_start <= ?2 AND period_start > ?3 AND period_end > ?4 ORDER BY period_start",
+        )?;
+        for (index, &store) in stores.iter().enumerate() {
+            let rows = statement
+                .query_map(params![store, last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
+                    Ok((index, row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+                })?;
+            for row in rows {
+                found.push(row?);
+            }
+        }
+    } else {
+        let position: HashMap<StoreKey, usize> = stores.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        let mut statement = connection.prepare_cached(
+            "SELECT store_id, period_start, period_end, row_count FROM store_periods
+             WHERE period_start <= ?1 AND period_start > ?2 AND period_end > ?3",
+        )?;
+        let rows = statement.query_map(params![last_s, first_s - LONGEST_PERIOD_SECONDS, first_s], |row| {
+            Ok((row.get::<_, StoreKey>(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
+        })?;
+        for row in rows {
+            let (store, start, end, count) = row?;
+            if let Some(&index) = position.get(&store) {
+                found.push((index, start, end, count));
+            }
+        }
+        found.sort_unstable_by_key(|&(index, start, _, _)| (index, start));
+    }
+    let mut partial = connection
+        .prepare_cached("SELECT count(*) FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3")?;
+    let mut counts = Vec::with_capacity(found.len());
+    for (index, start, end, rows) in found {
+        let period = Period { start: stored_minute(start), end: stored_minute(end) };
+        // Periods cut by the query's bounds are counted row by row, on the shorter side of the cut: the
+        // part outside the bounds is usually a night or the future, which hold few or no rows.
+        let rows = if start >= first_s && end - 60 <= last_s {
+            rows
+        } else {
+            let (from, to) = (start.max(first_s), (end - 60).min(last_s));
+            let mut count = |from: i64, to: i64| -> rusqlite::Result<u64> {
+                if from > to {
+                    return Ok(0);
+                }
+                partial.query_row(params![stores[index], from, to], |row| row.get::<_, i64>(0)).map(|n| n as u64)
+            };
+            if to - from <= (end - start) / 2 {
+                count(from, to)?
+            } else {
+                rows.saturating_sub(count(start, from - 60)? + count(to + 60, end - 60)?)
+            }
+        };
+        if rows > 0 {
+            counts.push((index, period, rows));
+        }
+    }
+    Ok(counts)
+}
+
+fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -> Result<RowsPage> {
+    let counts = period_counts(connection, stores, query.first, query.last)?;
+    let count = counts.iter().map(|&(_, _, rows)| rows).sum();
+    let mut page = RowsPage { count, rows: Vec::with_capacity(query.limit.min(10_000) as usize) };
+    let Some(start) = locate_page(&counts, query.first, query.offset) else {
+        return Ok(page);
+    };
+    let mut statement = connection.prepare_cached(
+        "SELECT minute, entries, exits, occupancy FROM store_minutes
+         WHERE store_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute LIMIT ?4 OFFSET ?5",
+    )?;
+    let mut from = start.from;
+    let mut skip = start.skip;
+    let stores_with_rows = counts.iter().map(|&(index, _, _)| index).collect::<std::collections::BTreeSet<_>>();
+    for index in stores_with_rows.range(start.store_index..) {
+        let remaining = query.limit as usize - page.rows.len();
+        if remaining == 0 {
+            break;
+        }
+        let store = stores[*index];
+        let rows = statement.query_map(
+            params![store, from.unix_seconds(), query.last.unix_seconds(), remaining as i64, skip as i64],
+            |row| {
+                Ok(MinuteRow {
+                    store,
+                    minute: stored_minute(row.get(0)?),
+                    entries: row.get(1)?,
+                    exits: row.get(2)?,
+                    occupancy: row.get(3)?,
+                })
+            },
+        )?;
+        for row in rows {
+            page.rows.push(row?);
+        }
+        from = query.first;
+        skip = 0;
+    }
+    Ok(page)
+}
+
+fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, query: &RowsQuery) -> Result<RowsPage> {
+    let store = catalog.device(device).map(|d| d.store).ok_or_else(|| StorageError::NotFound("device".into()))?;
+    let bounds = params![device, query.first.unix_seconds(), query.last.unix_seconds()];
+    let count: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM bins WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3 AND entries + exits > 0",
+        )?
+        .query_row(bounds, |row| row.get(0))?;
+    let mut statement = connection.prepare_cached(
+        "SELECT minute, entries, exits FROM bins
+         WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3 AND entries + exits > 0
+         ORDER BY minute LIMIT ?4 OFFSET ?5",
+    )?;
+    let rows = statement
+        .query_map(
+            params![
+                device,
+                query.first.unix_seconds(),
+                query.last.unix_seconds(),
+                query.limit as i64,
+                query.offset.min(i64::MAX as u64) as i64
+            ],
+            |row| {
+                Ok(MinuteRow {
+                    store,
+                    minute: stored_minute(row.get(0)?),
+                    entries: row.get(1)?,
+                    exits: row.get(2)?,
+                    occupancy: 0,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(RowsPage { count: count as u64, rows })
+}
+
+#[async_trait]
+impl ReadStore for SqliteStorage {
+    async fn request_context(&self, username: &str) -> Result<RequestContext> {
+        let username = username.to_owned();
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                Ok(RequestContext {
+                    user: user_credentials(connection, &username)?,
+                    catalog: inner.catalog(connection)?,
+                    mark: publication_mark(connection)?,
+                })
+            })
+        })
+        .await
+    }
+    async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                // One read transaction: the count and the rows come from the same publication.
+                connection.execute_batch("BEGIN")?;
+                let result = match &query.source {
+                    RowSource::Stores(stores) => store_rows(connection, stores, &query),
+                    RowSource::Device(device) => {
+                        inner.catalog(connection).and_then(|catalog| device_rows(connection, &catalog, *device, &query))
+                    }
+                };
+                connection.execute_batch("COMMIT")?;
+                result
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,147 @@
+//! A database written by the footfall of commit 4c339bb (schema version 1, dumped in
+//! tests/fixtures/upgrade by generate.sh) opens with this binary, migrates, loses nothing, and passes
+//! `footfall check`, on both engines.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::time::Duration;
+
+use footfall::app::ServerConfig;
+use footfall::domain::publication::PublicationPolicy;
+use helpers::{Backend, TestApp, fresh_database, metrics_path};
+use serde_json::Value;
+
+backend_tests!(a_version_1_database_upgrades_without_losing_anything);
+
+const ANALYST: (&str, &str) = ("analyst", "analyst-password");
+const ATHENS: (&str, &str) = ("athens", "athens-password");
+
+/// Loads the version-1 dump of `backend` into a fresh database; returns its URL.
+async fn load_fixture(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    let (url, dir) = fresh_database(backend).await;
+    match backend {
+        Backend::Sqlite => {
+            let dump = include_str!("fixtures/upgrade/sqlite-v1.sql");
+            let path = url.strip_prefix("sqlite://").unwrap();
+            rusqlite::Connection::open(path).unwrap().execute_batch(dump).unwrap();
+        }
+        Backend::Postgres => {
+            let dump = include_str!("fixtures/upgrade/postgres-v1.sql");
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(dump).await.unwrap();
+        }
+    }
+    (url, dir)
+}
+
+/// The schema versions recorded in the database.
+async fn schema_versions(backend: Backend, url: &str) -> Vec<i64> {
+    let sql = "SELECT version FROM schema_migrations ORDER BY version";
+    match backend {
+        Backend::Sqlite => {
+            let connection = rusqlite::Connection::open(url.strip_prefix("sqlite://").unwrap()).unwrap();
+            let mut statement = connection.prepare(sql).unwrap();
+            statement.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        }
+        Backend::Postgres => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.query(sql, &[]).await.unwrap().iter().map(|row| row.get(0)).collect()
+        }
+    }
+}
+
+/// `(store_code, minute, in, out)` of the visits rows, and `(store_code, minute, occupancy)` of the
+/// occupancy rows, on 2023-10-26.
+async fn day(
+    app: &TestApp,
+    credentials: (&str, &str),
+) -> (Vec<(String, String, i64, i64)>, Vec<(String, String, i64)>) {
+    let (gte, lte) = ("2023-10-26T00:00:00Z", "2023-10-27T23:59:00Z");
+    let visits = app.walk_rows(&metrics_path("visits", gte, lte, ""), Some(credentials)).await;
+    let occupancy = app.walk_rows(&metrics_path("occupancy", gte, lte, ""), Some(credentials)).await;
+    let s = |value: &Value| value.as_str().unwrap().to_owned();
+    (
+        visits
+            .iter()
+            .map(|r| {
+                (
+                    s(&r["store_code"]),
+                    s(&r["minute"]),
+                    r["in_metric"].as_i64().unwrap(),
+                    r["out_metric"].as_i64().unwrap(),
+                )
+            })
+            .collect(),
+        occupancy
+            .iter()
+            .map(|r| (s(&r["store_code"]), s(&r["minute"]), r["occupancy_metric"].as_i64().unwrap()))
+            .collect(),
+    )
+}
+
+fn visit(store: &str, minute: &str, entries: i64, exits: i64) -> (String, String, i64, i64) {
+    (store.to_owned(), minute.to_owned(), entries, exits)
+}
+
+fn inside(store: &str, minute: &str, occupancy: i64) -> (String, String, i64) {
+    (store.to_owned(), minute.to_owned(), occupancy)
+}
+
+async fn a_version_1_database_upgrades_without_losing_anything(backend: Backend) {
+    let (url, dir) = load_fixture(backend).await;
+    assert_eq!(schema_versions(backend, &url).await, [1]);
+    // Scheduled far out: the pending bin of the fixture must stay pending through the reads below.
+    let config = ServerConfig { publish_interval: Duration::from_secs(365 * 86_400), ..Default::default() };
+    let app = TestApp::spawn_on(backend, url.clone(), dir, config).await;
+    assert_eq!(schema_versions(backend, &url).await, [1, 2], "every migration step applied");
+    // Step 2 added the stored publication policy, at its default.
+    assert_eq!(app.storage.publication_policy().await.unwrap(), PublicationPolicy::default());
+
+    let check = app.cli_ok(&["check"], None);
+    assert!(check.contains("5 rollup rows in 2 store-days"), "{check}");
+
+    let (visits, occupancy) = day(&app, ANALYST).await;
+    assert_eq!(
+        visits,
+        [
+            visit("ath", "2023-10-26T13:00:00+03:00", 3, 0),
+            visit("ath", "2023-10-26T13:01:00+03:00", 3, 1),
+            visit("ath", "2023-10-26T13:02:00+03:00", 0, 2),
+            visit("ny", "2023-10-26T10:00:00-04:00", 4, 1),
+            visit("ny", "2023-10-26T10:05:00-04:00", 1, 3),
+        ]
+    );
+    // The correction (10 at 13:01 in Athens) survives.
+    assert_eq!(
+        occupancy,
+        [
+            inside("ath", "2023-10-26T13:00:00+03:00", 3),
+            inside("ath", "2023-10-26T13:01:00+03:00", 10),
+            inside("ath", "2023-10-26T13:02:00+03:00", 8),
+            inside("ny", "2023-10-26T10:00:00-04:00", 3),
+            inside("ny", "2023-10-26T10:05:00-04:00", 1),
+        ]
+    );
+    // Users keep their passwords and scopes.
+    let (athens_visits, _) = day(&app, ATHENS).await;
+    assert_eq!(athens_visits, visits[..3]);
+    let corrections = app.cli_ok(&["occupancy", "corrections", "ath"], None);
+    assert!(corrections.contains("10"), "{corrections}");
+
+    // The removed device stays removed and the pending bin stays pending, then publishes.
+    let devices = app.cli_ok(&["device", "list"], None);
+    let ath_2 = devices.lines().find(|line| line.contains("ath-2")).expect("ath-2 is listed");
+    assert!(ath_2.contains("removed"), "{devices}");
+    let state = app.storage.publication().await.unwrap();
+    assert_eq!((state.pending_bins, state.published_bins, state.mark.generation), (1, 6, 2));
+    app.publish();
+    let pending_day = metrics_path("visits", "2023-10-27T00:00:00Z", "2023-10-27T23:59:00Z", "");
+    let rows = app.walk_rows(&pending_day, Some(ANALYST)).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["in_metric"], 5);
+    let check = app.cli_ok(&["check"], None);
+    assert!(check.contains("6 rollup rows in 3 store-days"), "{check}");
+}
