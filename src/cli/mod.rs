@@ -12,7 +12,7 @@ use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
 use crate::storage::{self, NewScope, NewStore, NewUser, Storage};
-use crate::{app, bench, demo, publish, soak, telemetry};
+use crate::{app, demo, publish, telemetry};
 
 pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
 
@@ -55,10 +55,6 @@ pub enum Command {
     Backup { path: std::path::PathBuf },
     /// Verify the store's integrity and that the published rollups equal the published bins.
     Check,
-    /// Measure ingest and query performance on a generated database.
-    Bench(bench::BenchArgs),
-    /// Run a sustained mixed load against a server process and report throughput, latency and memory.
-    Soak(soak::SoakArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -325,8 +321,6 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let credentials = demo::create(storage.as_ref(), args.days, jiff::Timestamp::now()).await?;
             println!("demo data created: user {} password {}", credentials.username, credentials.password);
         }
-        Command::Bench(args) => bench::run(database, args).await?,
-        Command::Soak(args) => soak::run(args).await?,
     }
     Ok(())
 }
@@ -473,7 +467,7 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed_and_every_default_parses() {
         Cli::command().debug_assert();
-        for args in [&["footfall", "serve"][..], &["footfall", "soak"], &["footfall", "bench"], &["footfall", "demo"]] {
+        for args in [&["footfall", "serve"][..], &["footfall", "demo"]] {
             Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
         }
         let error = Cli::try_parse_from(["footfall", "user", "add", "x", "--password-stdin"]).unwrap_err();
