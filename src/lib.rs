@@ -7,6 +7,7 @@
 //! - [`ingest`]: NDJSON/CSV parsing and validation into bins, all-or-nothing per file.
 //! - [`api`]: the axum router, Basic auth with a verification cache, errors, the endpoints, OpenAPI.
 //! - [`publish`]: the publication schedule.
+//! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
 //! - [`app`]: builds and runs the server from a config and a bound listener.
 //! - [`cli`]: the `footfall` command line; [`demo`] is a subcommand with its own module. The benchmarks
 //!   are the separate binary `footfall-bench` (tools/bench), which uses this library.
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod forwarded;

@@ -36,8 +36,10 @@ pub struct ClientAddr(pub SocketAddr);
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardedScheme(pub &'static str);
 
+/// The limits of the accept loop; the default is `serve`'s.
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {
+    /// Concurrent connections served; the next one gets a 503.
     pub max_connections: usize,
     /// Time allowed to receive a request's headers (and to finish a TLS handshake).
     pub header_read_timeout: Duration,
@@ -49,11 +51,12 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
+        let settings = crate::config::Settings::default();
         ConnectionLimits {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            drain_timeout: Duration::from_secs(30),
+            max_connections: settings.max_connections,
+            header_read_timeout: settings.header_timeout,
+            max_header_bytes: crate::config::MAX_HEADER_BYTES,
+            drain_timeout: crate::config::DRAIN_TIMEOUT,
         }
     }
 }

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     // The benchmark serves in-process: the same allocator setting as the server binary.
     footfall::memory::return_large_blocks_to_the_os();
     let cli = Cli::parse();
-    footfall::telemetry::init();
+    footfall::telemetry::init(footfall::telemetry::LogFormat::Text);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
