@@ -9,11 +9,13 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
+use crate::config::{self, Settings};
 use crate::forwarded::TrustedProxies;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
 use crate::{mqtt, publish};
 
+/// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// How often ingested data is published; zero publishes it as soon as it is asked for.
@@ -35,25 +37,33 @@ pub struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
 }
 
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
-
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            publish_interval: Duration::from_secs(15 * 60),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            mqtt: None,
-            tls: None,
-            limits: ConnectionLimits::default(),
-            request_timeout: Duration::from_secs(30),
-            max_query_bytes: 4096,
-            auth_failures_per_minute: crate::api::auth::DEFAULT_FAILURES_PER_MINUTE,
-            trusted_proxies: TrustedProxies::default(),
-        }
+        ServerConfig::from_settings(&Settings::default())
     }
 }
 
 impl ServerConfig {
+    /// The server part of `serve`'s settings.
+    pub fn from_settings(settings: &Settings) -> Self {
+        ServerConfig {
+            publish_interval: settings.publish_interval,
+            max_body_bytes: settings.max_body_bytes,
+            mqtt: settings.mqtt.clone(),
+            tls: settings.tls.clone(),
+            limits: ConnectionLimits {
+                max_connections: settings.max_connections,
+                header_read_timeout: settings.header_timeout,
+                max_header_bytes: config::MAX_HEADER_BYTES,
+                drain_timeout: config::DRAIN_TIMEOUT,
+            },
+            request_timeout: settings.request_timeout,
+            max_query_bytes: config::MAX_QUERY_BYTES,
+            auth_failures_per_minute: settings.auth_failures_per_minute,
+            trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+        }
+    }
+
     /// Data visible as soon as it is ingested; the rest default.
     pub fn immediate() -> Self {
         ServerConfig { publish_interval: Duration::ZERO, ..Default::default() }

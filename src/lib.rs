@@ -7,16 +7,18 @@
 //! - [`ingest`]: NDJSON/CSV parsing and validation into bins, all-or-nothing per file.
 //! - [`api`]: the axum router, Basic auth with a verification cache, errors, the endpoints, OpenAPI.
 //! - [`publish`]: the publication schedule.
+//! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
 //! - [`app`]: builds and runs the server from a config and a bound listener.
-//! - [`cli`]: the `footfall` command line; [`demo`] and [`bench`] are subcommands with their own module.
+//! - [`cli`]: the `footfall` command line; [`demo`] is a subcommand with its own module. The benchmarks
+//!   are the separate binary `footfall-bench` (tools/bench), which uses this library.
 
 // Denied, not forbidden: `memory` makes the one allowed call.
 #![deny(unsafe_code)]
 
 pub mod api;
 pub mod app;
-pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod forwarded;
@@ -25,6 +27,5 @@ pub mod memory;
 pub mod mqtt;
 pub mod publish;
 pub mod server;
-pub mod soak;
 pub mod storage;
 pub mod telemetry;

@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -36,8 +36,10 @@ pub struct ClientAddr(pub SocketAddr);
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardedScheme(pub &'static str);
 
+/// The limits of the accept loop; the default is `serve`'s.
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {
+    /// Concurrent connections served; the next one gets a 503.
     pub max_connections: usize,
     /// Time allowed to receive a request's headers (and to finish a TLS handshake).
     pub header_read_timeout: Duration,
@@ -49,11 +51,12 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
+        let settings = crate::config::Settings::default();
         ConnectionLimits {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            drain_timeout: Duration::from_secs(30),
+            max_connections: settings.max_connections,
+            header_read_timeout: settings.header_timeout,
+            max_header_bytes: crate::config::MAX_HEADER_BYTES,
+            drain_timeout: crate::config::DRAIN_TIMEOUT,
         }
     }
 }
@@ -94,6 +97,36 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
+/// Answers a connection over the limit with the JSON 503 and closes it. Over TLS the answer follows the
+/// handshake (before it, a TLS client reads it as a broken record); a client that chose HTTP/2 cannot read
+/// an HTTP/1.1 answer, so it gets a clean close instead.
+async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, handshake_timeout: Duration) {
+    match tls {
+        None => answer_and_close(stream).await,
+        Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                let _ = stream.shutdown().await;
+            }
+            Ok(Ok(stream)) => answer_and_close(stream).await,
+            _ => {}
+        },
+    }
+}
+
+/// Writes the 503, closes the sending side, then reads what the client sent until it closes too (for a
+/// moment at most): closing with its request unread would reset the connection, and a reset can
+/// discard the answer before the client reads it.
+async fn answer_and_close(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+    if stream.write_all(&too_many_connections()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0; 4096];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {} };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+/// Serves `router` on the connections of `listener` under `limits` until `shutdown` resolves, then
+/// drains in-flight requests.
 pub async fn run(
     listener: TcpListener,
     router: Router,
@@ -130,11 +163,7 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::warn!(client = %address, limit = limits.max_connections, "connection refused: too many connections");
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = stream.write_all(&too_many_connections()).await;
-                let _ = stream.shutdown().await;
-            });
+            tokio::spawn(refuse(stream, tls.clone(), limits.header_read_timeout));
             continue;
         };
         let router = router.clone();

@@ -107,6 +107,7 @@ pub fn new_error_id() -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error_id = new_error_id();
+        tracing::Span::current().record("error_id", &error_id);
         if self.status.is_server_error() {
             tracing::error!(%error_id, code = self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");
         } else {

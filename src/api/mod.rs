@@ -12,15 +12,25 @@ pub mod stores;
 pub mod throttle;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use tracing::field::Empty;
 
+use crate::server::ClientAddr;
 use crate::storage::Storage;
 use auth::Authenticator;
 use error::ApiError;
@@ -65,11 +75,26 @@ pub fn router(state: Arc<AppState>) -> Router {
     api.merge(openapi::routes())
         .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.") })
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
-        .layer(middleware::from_fn_with_state(limits, enforce_limits))
-        .layer(middleware::from_fn(log_request))
+        .layer(
+            // Outermost first. The id is set before the span is made, so the span carries it.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(())
+                        .on_response(record_response)
+                        .on_body_chunk(())
+                        .on_eos(())
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CompressionLayer::new().gzip(true).br(true))
+                .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
+                .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
+                .layer(TimeoutLayer::new(limits.timeout))
+                .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+        )
 }
 
 #[derive(Clone, Copy)]
@@ -78,36 +103,59 @@ struct RequestLimits {
     max_query_bytes: usize,
 }
 
-/// A query string too long to be a real query gets 414; a request (body included) that takes longer
-/// than the timeout gets 408, so a slow client cannot hold a worker.
-async fn enforce_limits(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+/// A query string too long to be a real query gets 414.
+async fn limit_query(State(max_query_bytes): State<usize>, request: Request, next: Next) -> Response {
     let query_bytes = request.uri().query().map_or(0, str::len);
-    if query_bytes > limits.max_query_bytes {
-        let detail = format!("The query string is {query_bytes} bytes; the limit is {}.", limits.max_query_bytes);
+    if query_bytes > max_query_bytes {
+        let detail = format!("The query string is {query_bytes} bytes; the limit is {max_query_bytes}.");
         return ApiError::new(StatusCode::URI_TOO_LONG, "query_too_long", detail).into_response();
     }
-    match tokio::time::timeout(limits.timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let detail = format!("The request took longer than {} s.", limits.timeout.as_secs());
-            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", detail).into_response()
-        }
+    next.run(request).await
+}
+
+/// A request (body included) that takes longer than the timeout gets 408, so a slow client cannot hold
+/// a worker.
+fn timed_out(error: BoxError, timeout: Duration) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        let detail = format!("The request took longer than {} s.", timeout.as_secs());
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", detail)
+    } else {
+        ApiError::internal(error)
     }
 }
 
-/// One log line per request: method, path and query, status, latency. Headers are never logged, so
-/// credentials cannot leak into logs.
-async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let target = request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_default();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        target,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
+/// Request ids as error ids are: 16 random hex digits.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&error::new_error_id()).ok().map(RequestId::new)
+    }
+}
+
+/// One log line per request, when it is answered: method, path, query, client address, request id,
+/// status, latency, and the user and error id that authentication and [`ApiError`] record in the span.
+/// Headers are never logged, so credentials cannot leak into logs.
+fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(address)| address.to_string());
+    let request_id = request.headers().get("x-request-id").and_then(|id| id.to_str().ok());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        query = request.uri().query(),
+        client,
+        request_id,
+        user = Empty,
+        error_id = Empty,
+        status = Empty,
+        latency_us = Empty,
+    )
+}
+
+fn record_response<B>(response: &axum::http::Response<B>, latency: Duration, span: &Span) {
+    span.record("status", response.status().as_u16());
+    span.record("latency_us", latency.as_micros() as u64);
+    tracing::info!("request");
 }

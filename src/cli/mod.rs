@@ -9,13 +9,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::auth::{hash_password, hash_token, new_device_token};
+use crate::config::{self, Settings};
 use crate::domain::catalog::{NewScope, NewStore, NewUser};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::{self, Format};
 use crate::storage::{self, Storage};
-use crate::{app, bench, demo, publish, soak, telemetry};
-
-pub const DEFAULT_DATABASE: &str = "sqlite://footfall.db";
+use crate::telemetry::{self, LogFormat};
+use crate::{app, demo};
 
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
@@ -50,16 +50,15 @@ pub enum Command {
     Publish,
     /// Serve the API.
     Serve(ServeArgs),
+    /// Inspect the settings of `serve`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Create demo stores, devices, a user and a week of traffic, and publish it.
     Demo(DemoArgs),
     /// Take a consistent copy of the embedded store while it is in use.
     Backup { path: std::path::PathBuf },
     /// Verify the store's integrity and that the published rollups equal the published bins.
     Check,
-    /// Measure ingest and query performance on a generated database.
-    Bench(bench::BenchArgs),
-    /// Run a sustained mixed load against a server process and report throughput, latency and memory.
-    Soak(soak::SoakArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,45 +139,21 @@ pub enum UserCommand {
     Remove { name: String },
 }
 
+/// `footfall serve`: the settings (see [`config`]) and whether to fill the database with demo data first.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub listen: String,
-    /// How often ingested data becomes visible (15m, 1h, 30s; 0 = at once).
-    #[arg(long, default_value = "15m", value_parser = publish::parse_interval)]
-    pub publish_interval: Duration,
-    /// Fill the database (a temporary one unless --database is given) with demo data first.
+    #[command(flatten)]
+    pub settings: config::SettingsArgs,
+    /// Fill the database (a temporary one unless a database is given) with demo data first.
     #[arg(long)]
     pub demo: bool,
-    /// Subscribe to device bins on this MQTT broker: mqtt://HOST:PORT[?client_id=ID].
-    #[arg(long)]
-    pub mqtt: Option<String>,
-    /// The largest ingest request body accepted, in bytes.
-    #[arg(long, default_value_t = app::DEFAULT_MAX_BODY_BYTES)]
-    pub max_body_bytes: usize,
-    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<std::path::PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<std::path::PathBuf>,
-    /// Concurrent connections accepted; more get a 503 and are closed.
-    #[arg(long, default_value_t = 1024)]
-    pub max_connections: usize,
-    /// Time a client has to send a request's headers (or finish a TLS handshake).
-    #[arg(long, default_value = "10s", value_parser = publish::parse_interval)]
-    pub header_timeout: Duration,
-    /// The longest a request may take, body included.
-    #[arg(long, default_value = "30s", value_parser = publish::parse_interval)]
-    pub request_timeout: Duration,
-    /// Failed sign-ins per username and minute before it is throttled (429); an address may fail four
-    /// times as often.
-    #[arg(long, default_value_t = crate::api::auth::DEFAULT_FAILURES_PER_MINUTE)]
-    pub auth_failures_per_minute: u32,
-    /// A reverse proxy or load balancer (address or network, e.g. 10.0.0.0/8; repeatable) whose
-    /// X-Forwarded-For, -Proto and -Host headers give the client's address, scheme and host.
-    #[arg(long = "trusted-proxy", value_name = "ADDRESS", value_parser = crate::forwarded::TrustedProxies::parse_network)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `footfall config`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the settings `serve` would run with, as TOML, with secrets redacted.
+    Show(config::SettingsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -190,7 +165,6 @@ pub struct DemoArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -203,7 +177,11 @@ pub fn main() -> ExitCode {
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let database = cli.database.clone();
-    let open = || async { storage::open(database.as_deref().unwrap_or(DEFAULT_DATABASE)).await };
+    // `serve` logs in the format of its settings, known once they are resolved.
+    if !matches!(cli.command, Command::Serve(_)) {
+        telemetry::init(LogFormat::Text);
+    }
+    let open = || async { storage::open(database.as_deref().unwrap_or(config::DEFAULT_DATABASE_URL)).await };
     match cli.command {
         Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset }) => {
             let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
@@ -320,14 +298,19 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let summary = open().await?.publish(jiff::Timestamp::now(), None).await?.unwrap_or_default();
             println!("published {} bins ({} store-days recomputed)", summary.bins, summary.periods);
         }
-        Command::Serve(args) => serve(database, args).await?,
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&args.settings, database.clone())?;
+            telemetry::init(settings.log_format);
+            serve(settings, args.demo).await?
+        }
+        Command::Config(ConfigCommand::Show(args)) => {
+            print!("{}", Settings::resolve(&args, database.clone())?.to_toml())
+        }
         Command::Demo(args) => {
             let storage = open().await?;
             let credentials = demo::create(storage.as_ref(), args.days, jiff::Timestamp::now()).await?;
             println!("demo data created: user {} password {}", credentials.username, credentials.password);
         }
-        Command::Bench(args) => bench::run(database, args).await?,
-        Command::Soak(args) => soak::run(args).await?,
     }
     Ok(())
 }
@@ -402,9 +385,9 @@ async fn ingest_file(storage: &dyn Storage, file: &str) -> anyhow::Result<u64> {
     Ok(storage.ingest(bins, jiff::Timestamp::now()).await?)
 }
 
-async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let mut temporary_dir = None;
-    let url = match (&database, args.demo) {
+    let url = match (&settings.database, demo) {
         (Some(url), _) => url.clone(),
         (None, true) => {
             let dir = tempfile::tempdir()?;
@@ -412,14 +395,15 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
             temporary_dir = Some(dir);
             url
         }
-        (None, false) => DEFAULT_DATABASE.to_owned(),
+        (None, false) => settings.database_url().to_owned(),
     };
     let storage: Arc<dyn Storage> = storage::open(&url).await?;
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
-    if args.demo {
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    if demo {
         eprintln!("creating demo data in {url} ...");
         let credentials = demo::create(storage.as_ref(), 7, jiff::Timestamp::now()).await?;
         let now = jiff::Timestamp::now();
@@ -440,26 +424,7 @@ async fn serve(database: Option<String>, args: ServeArgs) -> anyhow::Result<()> 
     } else {
         println!("footfall is serving {url} on {scheme}://{address}/ (API reference: {scheme}://{address}/api/docs)");
     }
-    let tls = match (args.tls_cert, args.tls_key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        _ => bail!("--tls-cert and --tls-key go together"),
-    };
-    let config = app::ServerConfig {
-        publish_interval: args.publish_interval,
-        max_body_bytes: args.max_body_bytes,
-        mqtt: args.mqtt,
-        tls,
-        limits: crate::server::ConnectionLimits {
-            max_connections: args.max_connections,
-            header_read_timeout: args.header_timeout,
-            ..Default::default()
-        },
-        request_timeout: args.request_timeout,
-        auth_failures_per_minute: args.auth_failures_per_minute,
-        trusted_proxies: crate::forwarded::TrustedProxies::new(args.trusted_proxies),
-        ..Default::default()
-    };
+    let config = app::ServerConfig::from_settings(&settings);
     let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
     result
@@ -474,7 +439,7 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed_and_every_default_parses() {
         Cli::command().debug_assert();
-        for args in [&["footfall", "serve"][..], &["footfall", "soak"], &["footfall", "bench"], &["footfall", "demo"]] {
+        for args in [&["footfall", "serve"][..], &["footfall", "demo"], &["footfall", "config", "show"]] {
             Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
         }
         let error = Cli::try_parse_from(["footfall", "user", "add", "x", "--password-stdin"]).unwrap_err();

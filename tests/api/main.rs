@@ -8,6 +8,7 @@ mod hardening;
 mod http_ingest;
 mod ingest;
 mod isolation;
+mod layers;
 mod mqtt;
 mod oracle;
 mod pagination;

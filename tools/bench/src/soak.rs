@@ -1,4 +1,4 @@
-//! `footfall soak`: a sustained mixed load against a real server process, to show that throughput,
+//! `footfall-bench soak`: a sustained mixed load against a real server process, to show that throughput,
 //! latency and memory stay flat. The server runs as a child process (so its memory is its own) over a
 //! temporary SQLite store with demo data; this process drives keep-alive connections with a minimal
 //! HTTP/1.1 client: mostly one-store-day reads of both endpoints, some batches of bins over HTTP ingest,
@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
     /// How long to run.
-    #[arg(long, default_value = "10m", value_parser = crate::publish::parse_interval)]
+    #[arg(long, default_value = "10m", value_parser = footfall::publish::parse_interval)]
     pub duration: Duration,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
@@ -36,14 +36,18 @@ pub struct SoakArgs {
     pub publish_interval: String,
     /// Ingests re-send (replace) the minutes of this window, over and over, so the store stops growing
     /// once the window is full, as with devices re-sending a day; 0 sends ever new minutes.
-    #[arg(long, default_value = "24h", value_parser = crate::publish::parse_interval)]
+    #[arg(long, default_value = "24h", value_parser = footfall::publish::parse_interval)]
     pub ingest_window: Duration,
     /// Load before the starting memory is taken, so that caches are warm.
-    #[arg(long, default_value = "1m", value_parser = crate::publish::parse_interval)]
+    #[arg(long, default_value = "1m", value_parser = footfall::publish::parse_interval)]
     pub warmup: Duration,
+    /// The `footfall` binary to run as the server [default: the `footfall` beside this executable,
+    /// as `cargo build` leaves it].
+    #[arg(long, env = "FOOTFALL_BIN")]
+    pub server: Option<std::path::PathBuf>,
 }
 
-const STORES: [&str; 3] = [crate::demo::ATHENS_STORE, "220310", "330720"];
+const STORES: [&str; 3] = [footfall::demo::ATHENS_STORE, "220310", "330720"];
 
 /// A number from a process's /proc status: `VmRSS` (resident KiB), `VmHWM` (peak resident KiB), `Threads`.
 fn proc_status(pid: u32, field: &str) -> Option<u64> {
@@ -116,17 +120,26 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
 }
 
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
+    let binary = match args.server {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name(format!("footfall{}", std::env::consts::EXE_SUFFIX)),
+    };
+    anyhow::ensure!(
+        binary.is_file(),
+        "no server binary at {}: build it (`cargo build --release -p footfall`) or pass --server",
+        binary.display()
+    );
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("soak.db").display());
-    let storage = crate::storage::open(&url).await?;
+    let storage = footfall::storage::open(&url).await?;
     eprintln!("creating 14 days of demo data ...");
-    crate::demo::create(storage.as_ref(), 14, jiff::Timestamp::now()).await?;
+    footfall::demo::create(storage.as_ref(), 14, jiff::Timestamp::now()).await?;
     let password = "soak-password";
     storage
-        .add_user(crate::domain::catalog::NewUser {
-            username: crate::domain::Username::parse("soak").map_err(anyhow::Error::msg)?,
-            password_hash: crate::api::auth::hash_password(password),
-            scope: crate::domain::catalog::NewScope::All,
+        .add_user(footfall::domain::catalog::NewUser {
+            username: footfall::domain::Username::parse("soak").map_err(anyhow::Error::msg)?,
+            password_hash: footfall::api::auth::hash_password(password),
+            scope: footfall::domain::catalog::NewScope::All,
             can_ingest: true,
         })
         .await?;
@@ -134,7 +147,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let address = format!("127.0.0.1:{port}");
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+    let mut server = tokio::process::Command::new(&binary)
         .args(["--database", &url, "serve", "--listen", &address, "--publish-interval", &args.publish_interval])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

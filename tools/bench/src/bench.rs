@@ -1,4 +1,4 @@
-//! `footfall bench`: generates a database of realistic traffic, ingests and publishes it, then serves it
+//! `footfall-bench bench`: generates a database of realistic traffic, ingests and publishes it, then serves it
 //! in-process and measures the read API over keep-alive HTTP and, without the network, through the
 //! router itself. docs/benchmarks.md explains each figure.
 //!
@@ -24,16 +24,16 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tower::ServiceExt;
 
-use crate::api::auth::{Authenticator, hash_password, hash_token};
-use crate::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
-use crate::app::{self, ServerConfig};
-use crate::cli;
-use crate::demo::poisson;
-use crate::domain::bins::Bin;
-use crate::domain::catalog::{Catalog, NewScope, NewStore, NewUser};
-use crate::domain::keys::DeviceKey;
-use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
-use crate::storage::{self, Storage};
+use footfall::api::auth::{Authenticator, hash_password, hash_token};
+use footfall::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
+use footfall::app::{self, ServerConfig};
+use footfall::cli;
+use footfall::demo::poisson;
+use footfall::domain::bins::Bin;
+use footfall::domain::catalog::{Catalog, NewScope, NewStore, NewUser};
+use footfall::domain::keys::DeviceKey;
+use footfall::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
+use footfall::storage::{self, Storage};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
