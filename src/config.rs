@@ -14,6 +14,10 @@ use crate::forwarded::TrustedProxies;
 use crate::publish::parse_interval;
 use crate::telemetry::LogFormat;
 
+/// Failed sign-ins allowed per username within a minute before it is throttled (an address gets four
+/// times as many).
+pub const DEFAULT_FAILURES_PER_MINUTE: u32 = 5;
+
 /// The database of every command when none is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://footfall.db";
 /// The largest request head (request line and headers) read into memory; not a setting.
@@ -112,7 +116,7 @@ impl Default for Settings {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            auth_failures_per_minute: crate::api::auth::DEFAULT_FAILURES_PER_MINUTE,
+            auth_failures_per_minute: DEFAULT_FAILURES_PER_MINUTE,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
         }

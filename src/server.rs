@@ -87,7 +87,7 @@ fn too_many_connections() -> Vec<u8> {
     let body = serde_json::json!({
         "detail": "Too many concurrent connections; retry shortly.",
         "code": "too_many_connections",
-        "error_id": crate::api::error::new_error_id(),
+        "error_id": crate::telemetry::new_error_id(),
     })
     .to_string();
     format!(

@@ -37,3 +37,9 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
     };
 }
+
+/// A fresh id for an error or a request: 16 lowercase hex digits, logged with it and returned to the
+/// client, so an operator can find what a client reports.
+pub fn new_error_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

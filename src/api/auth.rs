@@ -110,13 +110,9 @@ pub struct Authenticator {
     verifications: AtomicU64,
 }
 
-/// Failed sign-ins allowed per username within a minute before it is throttled (an address gets four
-/// times as many).
-pub const DEFAULT_FAILURES_PER_MINUTE: u32 = 5;
-
 impl Default for Authenticator {
     fn default() -> Self {
-        Authenticator::new(10_000, Duration::from_secs(300), DEFAULT_FAILURES_PER_MINUTE)
+        Authenticator::new(10_000, Duration::from_secs(300), crate::config::DEFAULT_FAILURES_PER_MINUTE)
     }
 }
 

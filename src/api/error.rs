@@ -99,14 +99,9 @@ impl From<StorageError> for ApiError {
     }
 }
 
-/// A fresh error id: 16 lowercase hex digits, logged with the error and returned to the client.
-pub fn new_error_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error_id = new_error_id();
+        let error_id = crate::telemetry::new_error_id();
         tracing::Span::current().record("error_id", &error_id);
         if self.status.is_server_error() {
             tracing::error!(%error_id, code = self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");

@@ -130,7 +130,7 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&error::new_error_id()).ok().map(RequestId::new)
+        HeaderValue::from_str(&crate::telemetry::new_error_id()).ok().map(RequestId::new)
     }
 }
 
