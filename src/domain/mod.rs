@@ -3,6 +3,7 @@
 
 pub mod occupancy;
 pub mod pagination;
+pub mod publication;
 pub mod time;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::domain::publication::PublicationPolicy;
 use crate::domain::{Counts, DeviceId, Minute, Period, PeriodCalendar, ResetTime, StoreCode, Username};
 
 pub type StoreKey = i64;
@@ -334,6 +335,12 @@ pub trait Storage: Send + Sync + 'static {
     /// before its query, rather than three.
     async fn request_context(&self, username: &str) -> Result<RequestContext>;
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
+    // stand-in: replaced by layout-storage's migration 0002
+    /// When ingested data is published, as recorded by the last `serve` (the default if none has).
+    async fn publication_policy(&self) -> Result<PublicationPolicy>;
+    // stand-in: replaced by layout-storage's migration 0002
+    /// Records the publication policy every process writing to this database applies.
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()>;
 }
 
 /// Collects the occupancy periods touched by bins given in (device, minute) order, calling the

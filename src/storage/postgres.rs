@@ -31,6 +31,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::*;
 use crate::domain::occupancy::running_occupancy;
+use crate::domain::publication::PublicationPolicy; // stand-in: replaced by layout-storage's migration 0002
 
 const MIGRATIONS: &[&str] = &[r#"
 -- Small reference tables (Citus: create_reference_table).
@@ -1301,6 +1302,28 @@ impl Storage for PostgresStorage {
         let client = self.pool.get().await?;
         let statement = client.prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_bins)").await?;
         Ok(client.query_one(&statement, &[]).await?.get(0))
+    }
+
+    // stand-in: replaced by layout-storage's migration 0002
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt("SELECT value FROM meta WHERE key = 'publish_interval_seconds'", &[]).await?;
+        Ok(row.map_or_else(PublicationPolicy::default, |row| {
+            PublicationPolicy::from_interval(Duration::from_secs(row.get::<_, i64>(0).max(0) as u64))
+        }))
+    }
+
+    // stand-in: replaced by layout-storage's migration 0002
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let client = self.pool.get().await?;
+        let seconds = policy.interval().as_secs() as i64;
+        client
+            .execute(
+                "INSERT INTO meta VALUES ('publish_interval_seconds', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&seconds],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn publication(&self) -> Result<PublicationState> {

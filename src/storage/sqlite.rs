@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 
 use super::*;
 use crate::domain::occupancy::running_occupancy;
+use crate::domain::publication::PublicationPolicy; // stand-in: replaced by layout-storage's migration 0002
 
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -967,6 +968,36 @@ impl Storage for SqliteStorage {
                 };
                 connection.execute_batch("COMMIT")?;
                 result
+            })
+        })
+        .await
+    }
+
+    // stand-in: replaced by layout-storage's migration 0002
+    async fn publication_policy(&self) -> Result<PublicationPolicy> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let seconds: Option<i64> = connection
+                    .query_row("SELECT value FROM meta WHERE key = 'publish_interval_seconds'", [], |row| row.get(0))
+                    .optional()?;
+                Ok(seconds.map_or_else(PublicationPolicy::default, |seconds| {
+                    PublicationPolicy::from_interval(std::time::Duration::from_secs(seconds.max(0) as u64))
+                }))
+            })
+        })
+        .await
+    }
+
+    // stand-in: replaced by layout-storage's migration 0002
+    async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
+        let seconds = policy.interval().as_secs() as i64;
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                transaction.execute(
+                    "INSERT INTO meta VALUES ('publish_interval_seconds', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [seconds],
+                )?;
+                Ok(())
             })
         })
         .await
