@@ -9,10 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
+use crate::domain::publication::PublicationPolicy;
 use crate::forwarded::TrustedProxies;
+use crate::ingest::mqtt;
+use crate::publish;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
-use crate::{mqtt, publish};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -83,11 +85,12 @@ pub async fn serve(
         max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
     });
+    let schedule =
+        publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;
     let (stop_publisher, publisher_stopped) = tokio::sync::watch::channel(false);
-    let publisher = (!config.publish_interval.is_zero()).then(|| {
-        tokio::spawn(publish::run_schedule(storage.clone(), config.publish_interval, publisher_stopped.clone()))
-    });
-    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(state.clone(), url, publisher_stopped)));
+    let publisher = schedule
+        .map(|interval| tokio::spawn(publish::run_schedule(storage.clone(), interval, publisher_stopped.clone())));
+    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
     server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
         .await?;

@@ -27,7 +27,6 @@ use tower::ServiceExt;
 use crate::api::auth::{Authenticator, hash_password, hash_token};
 use crate::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use crate::app::{self, ServerConfig};
-use crate::cli;
 use crate::demo::poisson;
 use crate::domain::{Counts, DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::storage::{self, Bin, NewScope, NewStore, NewUser, Storage};
@@ -142,7 +141,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         let bytes = write_ndjson(&path, from_file, &catalog)?;
         progress(format_args!("ingesting {} records from a {:.0} MB NDJSON file ...", from_file.len(), mb(bytes)));
         let started = Instant::now();
-        cli::ingest_files(storage.as_ref(), &[path.display().to_string()]).await?;
+        crate::ingest::files::ingest_files(storage.as_ref(), &[path.display().to_string()]).await?;
         let seconds = started.elapsed().as_secs_f64();
         std::fs::remove_file(&path)?;
         let file =
