@@ -18,7 +18,7 @@ use crate::storage::Storage;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// How often ingested data is published; zero publishes it as soon as it is asked for.
+    /// How often ingested data is published; zero publishes it as soon as it is ingested.
     pub publish_interval: Duration,
     /// The largest ingest request body accepted.
     pub max_body_bytes: usize,
@@ -77,8 +77,6 @@ pub async fn serve(
     let state = Arc::new(AppState {
         storage: storage.clone(),
         authenticator: Authenticator::new(10_000, Duration::from_secs(300), config.auth_failures_per_minute),
-        publish_immediately: config.publish_interval.is_zero(),
-        publish_interval: config.publish_interval,
         max_body_bytes: config.max_body_bytes,
         scheme: if tls.is_some() { "https" } else { "http" },
         request_timeout: config.request_timeout,

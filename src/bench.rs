@@ -177,8 +177,6 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         router: router(Arc::new(AppState {
             storage: storage.clone(),
             authenticator: Authenticator::default(),
-            publish_immediately: false,
-            publish_interval: config.publish_interval,
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             max_query_bytes: config.max_query_bytes,

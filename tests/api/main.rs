@@ -11,6 +11,7 @@ mod isolation;
 mod mqtt;
 mod oracle;
 mod pagination;
+mod policy;
 mod publication;
 mod scaling;
 mod seed;
