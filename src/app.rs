@@ -10,15 +10,17 @@ use tokio::net::TcpListener;
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
 use crate::config::{self, Settings};
+use crate::domain::publication::PublicationPolicy;
 use crate::forwarded::TrustedProxies;
+use crate::ingest::mqtt;
+use crate::publish;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
-use crate::{mqtt, publish};
 
 /// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// How often ingested data is published; zero publishes it as soon as it is asked for.
+    /// How often ingested data is published; zero publishes it as soon as it is ingested.
     pub publish_interval: Duration,
     /// The largest ingest request body accepted.
     pub max_body_bytes: usize,
@@ -85,19 +87,18 @@ pub async fn serve(
     let state = Arc::new(AppState {
         storage: storage.clone(),
         authenticator: Authenticator::new(10_000, Duration::from_secs(300), config.auth_failures_per_minute),
-        publish_immediately: config.publish_interval.is_zero(),
-        publish_interval: config.publish_interval,
         max_body_bytes: config.max_body_bytes,
         scheme: if tls.is_some() { "https" } else { "http" },
         request_timeout: config.request_timeout,
         max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
     });
+    let schedule =
+        publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;
     let (stop_publisher, publisher_stopped) = tokio::sync::watch::channel(false);
-    let publisher = (!config.publish_interval.is_zero()).then(|| {
-        tokio::spawn(publish::run_schedule(storage.clone(), config.publish_interval, publisher_stopped.clone()))
-    });
-    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(state.clone(), url, publisher_stopped)));
+    let publisher = schedule
+        .map(|interval| tokio::spawn(publish::run_schedule(storage.clone(), interval, publisher_stopped.clone())));
+    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
     server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
         .await?;

@@ -24,7 +24,6 @@ pub mod domain;
 pub mod forwarded;
 pub mod ingest;
 pub mod memory;
-pub mod mqtt;
 pub mod publish;
 pub mod server;
 pub mod storage;

@@ -1,6 +1,10 @@
 //! The publication schedule: at every multiple of the interval since the epoch (for 15 minutes: :00,
 //! :15, :30 and :45), publish what was ingested. Each slot is claimed in the database, so any number of
 //! servers over one database publish it exactly once.
+//!
+//! Whether data is published on a schedule or as soon as it is written is the database's
+//! [`PublicationPolicy`], recorded by `serve` at start; [`after_write`] and [`at_start`] are the only
+//! places that act on it, so every process writing to the database (servers, the CLI) applies it alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +12,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use crate::storage::Storage;
+use crate::domain::publication::PublicationPolicy;
+use crate::storage::{Result, Storage};
 
 /// Parses `15m`, `1h`, `30s`, `900` (seconds) or `0`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -31,6 +36,32 @@ pub fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
     (slot, Timestamp::from_second(slot * step).expect("in range"))
 }
 
+/// After a write (bins or an occupancy correction): publishes it now if the database's policy is
+/// [`PublicationPolicy::OnIngest`]; otherwise the schedule will.
+pub async fn after_write(storage: &dyn Storage, now: Timestamp) -> Result<()> {
+    if storage.publication_policy().await? == PublicationPolicy::OnIngest {
+        storage.publish(now, None).await?;
+    }
+    Ok(())
+}
+
+/// At a server's start: records its policy for every process writing to the database, and, on ingest,
+/// publishes what is already pending (written under an earlier schedule), since no schedule will.
+/// Returns the schedule's interval when the server must run one.
+pub async fn at_start(storage: &dyn Storage, policy: PublicationPolicy) -> Result<Option<Duration>> {
+    storage.set_publication_policy(policy).await?;
+    match policy {
+        PublicationPolicy::Scheduled { interval } => Ok(Some(interval)),
+        PublicationPolicy::OnIngest => {
+            if storage.has_pending().await? {
+                storage.publish(Timestamp::now(), None).await?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Publishes at every slot of `interval` until `stop` changes; a slot another server claimed is skipped.
 pub async fn run_schedule(storage: Arc<dyn Storage>, interval: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         let (slot, at) = next_slot(Timestamp::now(), interval);

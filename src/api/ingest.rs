@@ -12,11 +12,13 @@ use super::AppState;
 use super::error::ApiError;
 use crate::api::auth::hash_token;
 use crate::domain::Minute;
-use crate::domain::bins::{Bin, Correction};
+use crate::domain::bins::Correction;
 use crate::domain::catalog::{Catalog, StoreScope, UserCredentials};
 use crate::domain::keys::DeviceKey;
 use crate::domain::time::parse_instant;
-use crate::ingest::{Record, parse_batch};
+use crate::ingest::parse_batch;
+use crate::ingest::service::{self, IngestError, Permission};
+use crate::publish;
 use crate::server::ClientAddr;
 
 /// Who is writing: one device (its bins only), or a user with the ingest permission (bins of the
@@ -60,31 +62,6 @@ pub async fn authenticate_writer(
     Ok((Writer::User(user), context.catalog))
 }
 
-/// Resolves records to bins the writer may write; the first one that is not names its index.
-fn resolve(catalog: &Catalog, writer: &Writer, records: &[Record]) -> Result<Vec<Bin>, ApiError> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let unknown = || {
-                ApiError::bad_request(
-                    "invalid_bin",
-                    format!("bins[{index}].device_id: unknown device {:?}", record.device_id),
-                )
-            };
-            let device = catalog.device_by_id(&record.device_id).filter(|d| d.active).ok_or_else(unknown)?;
-            match writer {
-                Writer::Device(own) if *own != device.key => Err(forbidden(format!(
-                    "bins[{index}].device_id: this token may only write bins of its own device, not {:?}",
-                    record.device_id
-                ))),
-                Writer::User(user) if !user.scope.includes(device.store) => Err(unknown()),
-                _ => Ok(Bin { device: device.key, minute: record.minute, counts: record.counts }),
-            }
-        })
-        .collect()
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Bins stored (replacing earlier values for the same device and minute).
@@ -112,21 +89,21 @@ pub async fn post_bins(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-ndjson"));
     let records = parse_batch(text, ndjson).map_err(|error| ApiError::bad_request("invalid_bin", error.to_string()))?;
-    let bins = resolve(&catalog, &writer, &records)?;
-    store_bins(&state, bins).await?;
-    Ok(Json(Accepted { accepted: records.len() }))
-}
-
-/// Stores bins in one transaction; with `--publish-interval 0` they are published at once.
-pub async fn store_bins(state: &AppState, bins: Vec<Bin>) -> Result<(), ApiError> {
-    if bins.is_empty() {
-        return Ok(());
-    }
-    state.storage.ingest(bins, jiff::Timestamp::now()).await?;
-    if state.publish_immediately {
-        state.storage.publish(jiff::Timestamp::now(), None).await?;
-    }
-    Ok(())
+    let accepted = records.len();
+    let permission = match &writer {
+        Writer::Device(device) => Permission::Device(*device),
+        Writer::User(user) => Permission::Scope(&user.scope),
+    };
+    service::ingest(state.storage.as_ref(), &catalog, permission, records).await.map_err(|error| match error {
+        IngestError::UnknownDevice { position, device_id } => {
+            ApiError::bad_request("invalid_bin", format!("bins[{position}].device_id: unknown device {device_id:?}"))
+        }
+        IngestError::OtherDevice { position, device_id } => forbidden(format!(
+            "bins[{position}].device_id: this token may only write bins of its own device, not {device_id:?}"
+        )),
+        IngestError::Storage(error) => error.into(),
+    })?;
+    Ok(Json(Accepted { accepted }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -185,9 +162,7 @@ pub async fn post_correction(
     let value = u32::try_from(correction.value)
         .map_err(|_| ApiError::bad_request("invalid_body", "value: must not be negative."))?;
     state.storage.add_correction(store, Correction { minute, value, created_at }).await?;
-    if state.publish_immediately {
-        state.storage.publish(created_at, None).await?;
-    }
+    publish::after_write(state.storage.as_ref(), created_at).await?;
     let view = CorrectionView {
         store_code: correction.store_code,
         minute: minute.to_string(),

@@ -130,11 +130,7 @@ async fn respond(
         }),
     };
 
-    let mut mark = context.mark;
-    if state.publish_immediately && state.storage.has_pending().await? {
-        state.storage.publish(jiff::Timestamp::now(), None).await?;
-        mark = state.storage.publication_mark().await?;
-    }
+    let mark = context.mark;
     // What a response shows changes only with a publication, the catalog, or who asks: the ETag is
     // derived from those and the request, so an unchanged result costs no query.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);

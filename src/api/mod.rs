@@ -38,9 +38,6 @@ use error::ApiError;
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub authenticator: Authenticator,
-    /// `--publish-interval 0`: publish whatever is pending before answering.
-    pub publish_immediately: bool,
-    pub publish_interval: Duration,
     /// The largest ingest request body accepted.
     pub max_body_bytes: usize,
     pub request_timeout: Duration,

@@ -18,8 +18,10 @@ pub struct Status {
     /// When data was last published (UTC), or null if never.
     pub last_publication: Option<String>,
     /// When the next scheduled publication is due (UTC); null with `--publish-interval 0`, where data
-    /// is published as soon as it is asked for.
+    /// is published as soon as it is ingested.
     pub next_publication: Option<String>,
+    /// The database's publication interval, as recorded by the server started last over it; 0 when
+    /// data is published as soon as it is ingested.
     pub publish_interval_seconds: u64,
     /// Bins ingested but not yet visible.
     pub bins_pending: u64,
@@ -36,11 +38,12 @@ pub async fn status(
     let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
     state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
     let publication = state.storage.publication().await?;
-    let next = (!state.publish_interval.is_zero()).then(|| next_slot(jiff::Timestamp::now(), state.publish_interval).1);
+    let interval = state.storage.publication_policy().await?.interval();
+    let next = (!interval.is_zero()).then(|| next_slot(jiff::Timestamp::now(), interval).1);
     Ok(Json(Status {
         last_publication: publication.mark.published_at.map(|at| at.to_string()),
         next_publication: next.map(|at| at.to_string()),
-        publish_interval_seconds: state.publish_interval.as_secs(),
+        publish_interval_seconds: interval.as_secs(),
         bins_pending: publication.pending_bins,
         bins_published: publication.published_bins,
     }))

@@ -1,13 +1,17 @@
-//! Parsing and validating count bins from NDJSON and CSV, then resolving them against the catalog.
-//! A file is accepted whole or not at all: the first bad record rejects it, named by its line.
+//! Ingestion: parsing and validating count bins from NDJSON, CSV and request or message bodies, and
+//! the sources that feed them to the one [`service`]: files ([`files`]), HTTP (`api::ingest`) and MQTT
+//! ([`mqtt`]). A file or batch is accepted whole or not at all: the first bad record rejects it, named by
+//! its line or index.
+
+pub mod files;
+pub mod mqtt;
+pub mod service;
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::domain::bins::Bin;
-use crate::domain::catalog::Catalog;
 use crate::domain::{Counts, Minute};
 
 /// A rejected record: its 1-based line number and what was wrong.
@@ -200,20 +204,6 @@ pub fn parse_csv(text: &str) -> Result<Vec<Record>, RecordError> {
         records.push(record(line, row[0].trim(), minute, entries, exits).map_err(fail)?);
     }
     Ok(records)
-}
-
-/// Resolves records to bins of known devices.
-pub fn resolve(catalog: &Catalog, records: &[Record]) -> Result<Vec<Bin>, RecordError> {
-    records
-        .iter()
-        .map(|record| {
-            let device = catalog.device_by_id(&record.device_id).filter(|d| d.active).ok_or_else(|| RecordError {
-                line: record.line,
-                message: format!("unknown device {:?}", record.device_id),
-            })?;
-            Ok(Bin { device: device.key, minute: record.minute, counts: record.counts })
-        })
-        .collect()
 }
 
 #[cfg(test)]

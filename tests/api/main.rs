@@ -1,10 +1,9 @@
 //! Black-box tests: the real server on port 0 over a temporary database, set up through the real
 //! `footfall` binary, queried with a real HTTP client. Every test runs against SQLite and PostgreSQL.
 
-mod helpers;
-
 mod errors;
 mod hardening;
+mod helpers;
 mod http_ingest;
 mod ingest;
 mod isolation;
@@ -14,6 +13,7 @@ mod oracle;
 mod pagination;
 mod policy;
 mod publication;
+mod publication_policy;
 mod scaling;
 mod seed;
 mod semantics;

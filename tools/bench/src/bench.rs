@@ -27,7 +27,6 @@ use tower::ServiceExt;
 use footfall::api::auth::{Authenticator, hash_password, hash_token};
 use footfall::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use footfall::app::{self, ServerConfig};
-use footfall::cli;
 use footfall::demo::poisson;
 use footfall::domain::bins::Bin;
 use footfall::domain::catalog::{Catalog, NewScope, NewStore, NewUser};
@@ -145,7 +144,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         let bytes = write_ndjson(&path, from_file, &catalog)?;
         progress(format_args!("ingesting {} records from a {:.0} MB NDJSON file ...", from_file.len(), mb(bytes)));
         let started = Instant::now();
-        cli::ingest_files(storage.as_ref(), &[path.display().to_string()]).await?;
+        footfall::ingest::files::ingest_files(storage.as_ref(), &[path.display().to_string()]).await?;
         let seconds = started.elapsed().as_secs_f64();
         std::fs::remove_file(&path)?;
         let file =
@@ -181,8 +180,6 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         router: router(Arc::new(AppState {
             storage: storage.clone(),
             authenticator: Authenticator::default(),
-            publish_immediately: false,
-            publish_interval: config.publish_interval,
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             max_query_bytes: config.max_query_bytes,

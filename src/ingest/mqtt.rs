@@ -12,11 +12,11 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::watch;
 
-use crate::api::AppState;
-use crate::api::ingest::store_bins;
-use crate::domain::bins::Bin;
-use crate::ingest::parse_batch;
+use super::parse_batch;
+use super::service::{self, IngestError, Permission, active_device};
+use crate::storage::{Storage, StorageError};
 
+/// The topics subscribed to: one per device, its id in the middle.
 pub const TOPIC_FILTER: &str = "footfall/+/bins";
 
 /// Parses `mqtt://HOST:PORT[?client_id=ID]`.
@@ -38,7 +38,7 @@ pub fn options(url: &str) -> anyhow::Result<MqttOptions> {
 }
 
 /// Runs until `stop` changes, reconnecting with exponential backoff (capped at 30 s).
-pub async fn run(state: Arc<AppState>, url: String, mut stop: watch::Receiver<bool>) {
+pub async fn run(storage: Arc<dyn Storage>, url: String, mut stop: watch::Receiver<bool>) {
     let options = match options(&url) {
         Ok(options) => options,
         Err(error) => {
@@ -63,7 +63,7 @@ pub async fn run(state: Arc<AppState>, url: String, mut stop: watch::Receiver<bo
                 }
             }
             Ok(Event::Incoming(Packet::Publish(message))) => {
-                if handle(&state, &message).await {
+                if handle(storage.as_ref(), &message).await {
                     if let Err(error) = client.try_ack(&message) {
                         tracing::error!(%error, "MQTT ack failed; the broker will redeliver");
                     }
@@ -85,52 +85,57 @@ pub async fn run(state: Arc<AppState>, url: String, mut stop: watch::Receiver<bo
 
 /// Stores one message. Returns whether to acknowledge it: yes once stored, and yes for a message that
 /// can never be stored (it is logged and dropped); no after a storage failure, so it is redelivered.
-async fn handle(state: &AppState, message: &Publish) -> bool {
+async fn handle(storage: &dyn Storage, message: &Publish) -> bool {
     let topic = message.topic.as_str();
-    match bins_of(state, topic, &message.payload).await {
-        Ok(bins) => {
-            let count = bins.len();
-            match store_bins(state, bins).await {
-                Ok(()) => {
-                    tracing::debug!(topic, count, "MQTT bins stored");
-                    true
-                }
-                Err(error) => {
-                    tracing::error!(topic, detail = %error.detail, "MQTT bins not stored; awaiting redelivery");
-                    false
-                }
-            }
+    match store(storage, topic, &message.payload).await {
+        Ok(count) => {
+            tracing::debug!(topic, count, "MQTT bins stored");
+            true
         }
-        Err(reason) => {
+        Err(Refused::NotStored(error)) => {
+            tracing::error!(topic, detail = %error, "MQTT bins not stored; awaiting redelivery");
+            false
+        }
+        Err(Refused::Invalid(reason)) => {
             tracing::warn!(topic, %reason, "MQTT message rejected");
             true
         }
     }
 }
 
-async fn bins_of(state: &AppState, topic: &str, payload: &[u8]) -> Result<Vec<Bin>, String> {
+/// Why a message was not stored.
+enum Refused {
+    /// It never can be: dropped.
+    Invalid(String),
+    /// Storage failed: redelivered.
+    NotStored(StorageError),
+}
+
+/// Stores the bins of a message on `footfall/<device_id>/bins`, all of which must be that device's.
+/// Returns how many the message held.
+async fn store(storage: &dyn Storage, topic: &str, payload: &[u8]) -> Result<usize, Refused> {
     let device_id = topic
         .strip_prefix("footfall/")
         .and_then(|rest| rest.strip_suffix("/bins"))
-        .ok_or_else(|| format!("unexpected topic {topic:?}"))?;
-    let text = std::str::from_utf8(payload).map_err(|_| "the payload is not UTF-8".to_owned())?;
+        .ok_or_else(|| Refused::Invalid(format!("unexpected topic {topic:?}")))?;
+    let text = std::str::from_utf8(payload).map_err(|_| Refused::Invalid("the payload is not UTF-8".to_owned()))?;
     let trimmed = text.trim();
     let ndjson = !trimmed.starts_with('[') && trimmed.contains('\n');
-    let records = parse_batch(text, ndjson).map_err(|error| error.to_string())?;
-    let catalog = state.storage.catalog().await.map_err(|error| error.to_string())?;
+    let records = parse_batch(text, ndjson).map_err(|error| Refused::Invalid(error.to_string()))?;
+    let count = records.len();
+    let catalog = storage.catalog().await.map_err(|error| Refused::Invalid(error.to_string()))?;
     let device =
-        catalog.device_by_id(device_id).filter(|d| d.active).ok_or_else(|| format!("unknown device {device_id:?}"))?;
-    records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| {
-            if record.device_id == device_id {
-                Ok(Bin { device: device.key, minute: record.minute, counts: record.counts })
-            } else {
-                Err(format!("bins[{index}].device_id: {:?} does not match the topic's device", record.device_id))
-            }
-        })
-        .collect()
+        active_device(&catalog, device_id).ok_or_else(|| Refused::Invalid(format!("unknown device {device_id:?}")))?;
+    match service::ingest(storage, &catalog, Permission::Device(device.key), records).await {
+        Ok(_) => Ok(count),
+        Err(IngestError::Storage(error)) => Err(Refused::NotStored(error)),
+        // The topic's device is active, so any other device id is refused.
+        Err(IngestError::UnknownDevice { position, device_id } | IngestError::OtherDevice { position, device_id }) => {
+            Err(Refused::Invalid(format!(
+                "bins[{position}].device_id: {device_id:?} does not match the topic's device"
+            )))
+        }
+    }
 }
 
 #[cfg(test)]
