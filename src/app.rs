@@ -28,6 +28,7 @@ pub struct ServerConfig {
     pub mqtt: Option<String>,
     /// PEM certificate chain and private key: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The accept loop's limits: connections, header and handshake deadlines, header size.
     pub limits: ConnectionLimits,
     /// The longest a request may take, body included.
     pub request_timeout: Duration,

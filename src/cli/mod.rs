@@ -18,14 +18,17 @@ use crate::{app, demo};
 
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
+/// The command line: the database every subcommand works on, and the subcommand.
 pub struct Cli {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://footfall.db]
     #[arg(long, env = "FOOTFALL_DATABASE_URL", global = true)]
     pub database: Option<String>,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `footfall`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Manage stores.
@@ -42,6 +45,7 @@ pub enum Command {
     Occupancy(OccupancyCommand),
     /// Ingest count bins from NDJSON (.ndjson, .jsonl, '-' for stdin) or CSV (.csv) files.
     Ingest {
+        /// The files, each stored whole or not at all.
         #[arg(required = true)]
         files: Vec<String>,
     },
@@ -55,19 +59,25 @@ pub enum Command {
     /// Create demo stores, devices, a user and a week of traffic, and publish it.
     Demo(DemoArgs),
     /// Take a consistent copy of the embedded store while it is in use.
-    Backup { path: std::path::PathBuf },
+    Backup {
+        /// Where to write the copy.
+        path: std::path::PathBuf,
+    },
     /// Verify the store's integrity and that the published rollups equal the published bins.
     Check,
 }
 
+/// `footfall store`.
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
     /// Add a store.
     Add {
+        /// The store code, e.g. 116500.
         code: String,
         /// IANA time zone, e.g. Europe/Athens.
         #[arg(long)]
         timezone: String,
+        /// A display name.
         #[arg(long)]
         name: Option<String>,
         /// Local time of day at which occupancy restarts from 0.
@@ -78,41 +88,58 @@ pub enum StoreCommand {
     List,
 }
 
+/// `footfall device`.
 #[derive(Subcommand, Debug)]
 pub enum DeviceCommand {
     /// Add a device to a store and print its ingest token (alone on the last line).
     Add {
+        /// The device id the sensor reports, e.g. cnt-1.
         device_id: String,
+        /// The code of the store the device counts for.
         #[arg(long)]
         store: String,
     },
     /// List devices with their store, last bin minute and last-seen time.
     List,
     /// Issue a new ingest token (printed alone on the last line); the old one stops working.
-    RotateToken { device_id: String },
+    RotateToken {
+        /// The device.
+        device_id: String,
+    },
     /// Remove a device: its token stops working at once; its bins stay.
-    Remove { device_id: String },
+    Remove {
+        /// The device.
+        device_id: String,
+    },
 }
 
+/// `footfall occupancy`.
 #[derive(Subcommand, Debug)]
 pub enum OccupancyCommand {
     /// Set the occupancy at the end of a minute; later minutes continue from it until the next reset.
     Set {
+        /// The store code.
         store: String,
         /// The minute (UTC unless an offset is given), e.g. 2023-10-26T12:30:00Z.
         #[arg(long)]
         at: String,
+        /// The number of people inside at the end of that minute.
         #[arg(long)]
         value: u32,
     },
     /// List a store's corrections.
-    Corrections { store: String },
+    Corrections {
+        /// The store code.
+        store: String,
+    },
 }
 
+/// `footfall user`.
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Add a user; the password is read from stdin.
     Add {
+        /// The username.
         name: String,
         /// Read the password from stdin (minus one trailing newline).
         #[arg(long, required = true)]
@@ -129,18 +156,23 @@ pub enum UserCommand {
     },
     /// Set a user's password, read from stdin.
     Passwd {
+        /// The username.
         name: String,
         /// Read the password from stdin (minus one trailing newline).
         #[arg(long, required = true)]
         password_stdin: bool,
     },
     /// Remove a user; its credentials stop working at once.
-    Remove { name: String },
+    Remove {
+        /// The username.
+        name: String,
+    },
 }
 
 /// `footfall serve`: the settings (see [`config`]) and whether to fill the database with demo data first.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// The settings given on the command line (they win over variables and the file).
     #[command(flatten)]
     pub settings: config::SettingsArgs,
     /// Fill the database (a temporary one unless a database is given) with demo data first.
@@ -155,6 +187,7 @@ pub enum ConfigCommand {
     Show(config::SettingsArgs),
 }
 
+/// `footfall demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Days of traffic, ending now.
@@ -162,6 +195,7 @@ pub struct DemoArgs {
     pub days: u32,
 }
 
+/// Runs the command line and maps an error to exit code 1, printed with its causes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -174,6 +208,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs one parsed command line.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let database = cli.database.clone();
     // `serve` logs in the format of its settings, known once they are resolved.
