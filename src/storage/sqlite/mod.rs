@@ -131,16 +131,23 @@ fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
     let applied: i64 =
         transaction.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    // A newer binary may have changed the schema in ways this one would misread or undo.
+    anyhow::ensure!(
+        applied as usize <= MIGRATIONS.len(),
+        "the database has schema version {applied}, newer than this footfall ({})",
+        MIGRATIONS.len()
+    );
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
         transaction.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [index as i64 + 1])?;
     }
-    transaction.commit()
+    transaction.commit()?;
+    Ok(())
 }
 
 fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
