@@ -107,9 +107,7 @@ impl CatalogStore for PostgresStorage {
                 &[&token_hash, &device_id.as_str()],
             )
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-        }
+        expect_one(changed, || format!("device {device_id} does not exist"))?;
         Ok(())
     }
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
@@ -142,9 +140,7 @@ impl CatalogStore for PostgresStorage {
                 &[&Timestamp::now().as_millisecond(), &device_id.as_str()],
             )
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-        }
+        expect_one(changed, || format!("device {device_id} does not exist"))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -154,17 +150,13 @@ impl CatalogStore for PostgresStorage {
         let changed = client
             .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&password_hash, &username.as_str()])
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("user {username} does not exist")));
-        }
+        expect_one(changed, || format!("user {username} does not exist"))?;
         Ok(())
     }
     async fn remove_user(&self, username: Username) -> Result<()> {
         let client = self.pool.get().await?;
         let changed = client.execute("DELETE FROM users WHERE username = $1", &[&username.as_str()]).await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("user {username} does not exist")));
-        }
+        expect_one(changed, || format!("user {username} does not exist"))?;
         Ok(())
     }
 }

@@ -197,11 +197,6 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// The outcome of an UPDATE or DELETE of one named row: `NotFound` when there was none.
-fn expect_one(changed: usize, missing: impl FnOnce() -> String) -> Result<()> {
-    if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
-}
-
 fn store_key(transaction: &Transaction, code: &StoreCode) -> Result<StoreKey> {
     transaction
         .query_row("SELECT id FROM stores WHERE code = ?1", [code.as_str()], |row| row.get(0))
