@@ -20,12 +20,7 @@ impl CatalogStore for PostgresStorage {
                 &[&store.code.as_str(), &store.name, &store.timezone, &i32::from(store.reset.minutes_after_midnight())],
             )
             .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)));
-            }
-            other => other?,
-        };
+        reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -40,12 +35,7 @@ impl CatalogStore for PostgresStorage {
                 &[&device_id.as_str(), &store_key, &token_hash],
             )
             .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
-            }
-            other => other?,
-        };
+        reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -66,12 +56,7 @@ impl CatalogStore for PostgresStorage {
                 &[&user.username.as_str(), &user.password_hash, &matches!(user.scope, NewScope::All), &user.can_ingest],
             )
             .await;
-        let user_key: i64 = match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)));
-            }
-            other => other?.get(0),
-        };
+        let user_key: i64 = reject_duplicate(inserted, || format!("user {} already exists", user.username))?.get(0);
         transaction
             .execute(
                 "INSERT INTO user_stores (user_id, store_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",

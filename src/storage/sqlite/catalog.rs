@@ -33,12 +33,7 @@ impl CatalogStore for SqliteStorage {
                     "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
                     params![store.code.as_str(), store.name, store.timezone, store.reset.minutes_after_midnight()],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -53,12 +48,7 @@ impl CatalogStore for SqliteStorage {
                     "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
                     params![device_id.as_str(), store_key, token_hash],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("device {device_id} already exists")))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -83,12 +73,7 @@ impl CatalogStore for SqliteStorage {
                         user.can_ingest
                     ],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("user {} already exists", user.username))?;
                 let user_key = transaction.last_insert_rowid();
                 for store in store_keys {
                     transaction.execute(
