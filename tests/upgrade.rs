@@ -1,6 +1,6 @@
 //! A database written by the footfall of commit 4c339bb (schema version 1, dumped in
 //! tests/fixtures/upgrade by generate.sh) opens with this binary, migrates, loses nothing, and passes
-//! `footfall check`, on both engines.
+//! `footfall check`, on both engines; a database newer than this binary is refused.
 
 #[path = "api/helpers.rs"]
 mod helpers;
@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use footfall::app::ServerConfig;
 use footfall::domain::publication::PublicationPolicy;
+use footfall::storage;
 use helpers::{Backend, TestApp, fresh_database, metrics_path};
 use serde_json::Value;
 
-backend_tests!(a_version_1_database_upgrades_without_losing_anything);
+backend_tests!(a_version_1_database_upgrades_without_losing_anything, a_database_newer_than_the_binary_is_refused);
 
 const ANALYST: (&str, &str) = ("analyst", "analyst-password");
 const ATHENS: (&str, &str) = ("athens", "athens-password");
@@ -20,20 +21,27 @@ const ATHENS: (&str, &str) = ("athens", "athens-password");
 /// Loads the version-1 dump of `backend` into a fresh database; returns its URL.
 async fn load_fixture(backend: Backend) -> (String, Option<tempfile::TempDir>) {
     let (url, dir) = fresh_database(backend).await;
+    let dump = match backend {
+        Backend::Sqlite => include_str!("fixtures/upgrade/sqlite-v1.sql"),
+        Backend::Postgres => include_str!("fixtures/upgrade/postgres-v1.sql"),
+    };
+    execute_batch(backend, &url, dump).await;
+    (url, dir)
+}
+
+/// Runs `sql` (several statements) on the database at `url`, behind footfall's back.
+async fn execute_batch(backend: Backend, url: &str, sql: &str) {
     match backend {
         Backend::Sqlite => {
-            let dump = include_str!("fixtures/upgrade/sqlite-v1.sql");
             let path = url.strip_prefix("sqlite://").unwrap();
-            rusqlite::Connection::open(path).unwrap().execute_batch(dump).unwrap();
+            rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
         }
         Backend::Postgres => {
-            let dump = include_str!("fixtures/upgrade/postgres-v1.sql");
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
-            client.batch_execute(dump).await.unwrap();
+            client.batch_execute(sql).await.unwrap();
         }
     }
-    (url, dir)
 }
 
 /// The schema versions recorded in the database.
@@ -144,4 +152,16 @@ async fn a_version_1_database_upgrades_without_losing_anything(backend: Backend)
     assert_eq!(rows[0]["in_metric"], 5);
     let check = app.cli_ok(&["check"], None);
     assert!(check.contains("6 rollup rows in 3 store-days"), "{check}");
+}
+
+async fn a_database_newer_than_the_binary_is_refused(backend: Backend) {
+    let (url, _dir) = fresh_database(backend).await;
+    drop(storage::open(&url).await.unwrap());
+    let current = schema_versions(backend, &url).await.len();
+    // As a later footfall with 99 migration steps would leave it.
+    execute_batch(backend, &url, "INSERT INTO schema_migrations (version) VALUES (99)").await;
+    let error = storage::open(&url).await.err().expect("a newer schema is refused").to_string();
+    assert!(error.contains("schema version 99"), "{error}");
+    assert!(error.contains(&format!("newer than this footfall ({current})")), "{error}");
+    assert_eq!(schema_versions(backend, &url).await.last(), Some(&99), "the refused database is left as it was");
 }

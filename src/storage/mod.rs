@@ -59,6 +59,12 @@ fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageErro
     StorageError::Backend(Box::new(error))
 }
 
+/// The outcome of an UPDATE or DELETE of one named row, given how many rows it changed: `NotFound`
+/// when there was none.
+fn expect_one(changed: u64, missing: impl FnOnce() -> String) -> Result<()> {
+    if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
+}
+
 /// No occupancy period is longer than this (a local day plus any DST or zone shift).
 const LONGEST_PERIOD_SECONDS: i64 = 3 * 86_400;
 /// Above this many stores, the periods of a query are found by time rather than store by store...

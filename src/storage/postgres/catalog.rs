@@ -20,12 +20,7 @@ impl CatalogStore for PostgresStorage {
                 &[&store.code.as_str(), &store.name, &store.timezone, &i32::from(store.reset.minutes_after_midnight())],
             )
             .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)));
-            }
-            other => other?,
-        };
+        reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -40,12 +35,7 @@ impl CatalogStore for PostgresStorage {
                 &[&device_id.as_str(), &store_key, &token_hash],
             )
             .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
-            }
-            other => other?,
-        };
+        reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -66,12 +56,7 @@ impl CatalogStore for PostgresStorage {
                 &[&user.username.as_str(), &user.password_hash, &matches!(user.scope, NewScope::All), &user.can_ingest],
             )
             .await;
-        let user_key: i64 = match inserted {
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)));
-            }
-            other => other?.get(0),
-        };
+        let user_key: i64 = reject_duplicate(inserted, || format!("user {} already exists", user.username))?.get(0);
         transaction
             .execute(
                 "INSERT INTO user_stores (user_id, store_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
@@ -107,9 +92,7 @@ impl CatalogStore for PostgresStorage {
                 &[&token_hash, &device_id.as_str()],
             )
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-        }
+        expect_one(changed, || format!("device {device_id} does not exist"))?;
         Ok(())
     }
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
@@ -142,9 +125,7 @@ impl CatalogStore for PostgresStorage {
                 &[&Timestamp::now().as_millisecond(), &device_id.as_str()],
             )
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-        }
+        expect_one(changed, || format!("device {device_id} does not exist"))?;
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())
@@ -154,17 +135,13 @@ impl CatalogStore for PostgresStorage {
         let changed = client
             .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&password_hash, &username.as_str()])
             .await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("user {username} does not exist")));
-        }
+        expect_one(changed, || format!("user {username} does not exist"))?;
         Ok(())
     }
     async fn remove_user(&self, username: Username) -> Result<()> {
         let client = self.pool.get().await?;
         let changed = client.execute("DELETE FROM users WHERE username = $1", &[&username.as_str()]).await?;
-        if changed == 0 {
-            return Err(StorageError::NotFound(format!("user {username} does not exist")));
-        }
+        expect_one(changed, || format!("user {username} does not exist"))?;
         Ok(())
     }
 }

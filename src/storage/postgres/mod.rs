@@ -104,8 +104,12 @@ impl From<deadpool_postgres::PoolError> for StorageError {
     }
 }
 
-fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
-    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+/// The outcome of an INSERT of one named row: `AlreadyExists` when a unique key already holds it.
+fn reject_duplicate<T>(inserted: Result<T, tokio_postgres::Error>, existing: impl FnOnce() -> String) -> Result<T> {
+    match inserted {
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StorageError::AlreadyExists(existing())),
+        other => Ok(other?),
+    }
 }
 
 /// Splits the footfall-only `pool_size` parameter off a PostgreSQL URL (tokio-postgres rejects

@@ -33,12 +33,7 @@ impl CatalogStore for SqliteStorage {
                     "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
                     params![store.code.as_str(), store.name, store.timezone, store.reset.minutes_after_midnight()],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("store {} already exists", store.code)))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -53,12 +48,7 @@ impl CatalogStore for SqliteStorage {
                     "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
                     params![device_id.as_str(), store_key, token_hash],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("device {device_id} already exists")))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -83,12 +73,7 @@ impl CatalogStore for SqliteStorage {
                         user.can_ingest
                     ],
                 );
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        Err(StorageError::AlreadyExists(format!("user {} already exists", user.username)))
-                    }
-                    other => other.map_err(StorageError::from),
-                }?;
+                reject_duplicate(inserted, || format!("user {} already exists", user.username))?;
                 let user_key = transaction.last_insert_rowid();
                 for store in store_keys {
                     transaction.execute(
@@ -120,13 +105,7 @@ impl CatalogStore for SqliteStorage {
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                expect_one(
-                    transaction.execute(
-                        "UPDATE devices SET token_hash = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
-                        params![token_hash, device_id.as_str()],
-                    )?,
-                    || format!("device {device_id} does not exist"),
-                )?;
+                update_active_device(transaction, "token_hash", token_hash, &device_id)?;
                 Ok(())
             })
         })
@@ -166,13 +145,7 @@ impl CatalogStore for SqliteStorage {
     async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                expect_one(
-                    transaction.execute(
-                        "UPDATE devices SET removed_at = ?1 WHERE device_id = ?2 AND removed_at IS NULL",
-                        params![Timestamp::now().as_millisecond(), device_id.as_str()],
-                    )?,
-                    || format!("device {device_id} does not exist"),
-                )?;
+                update_active_device(transaction, "removed_at", Timestamp::now().as_millisecond(), &device_id)?;
                 bump_catalog(transaction)?;
                 Ok(())
             })
@@ -186,7 +159,7 @@ impl CatalogStore for SqliteStorage {
                     transaction.execute(
                         "UPDATE users SET password_hash = ?1 WHERE username = ?2",
                         params![password_hash, username.as_str()],
-                    )?,
+                    )? as u64,
                     || format!("user {username} does not exist"),
                 )?;
                 Ok(())
@@ -197,12 +170,28 @@ impl CatalogStore for SqliteStorage {
     async fn remove_user(&self, username: Username) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                expect_one(transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])?, || {
-                    format!("user {username} does not exist")
-                })?;
+                expect_one(
+                    transaction.execute("DELETE FROM users WHERE username = ?1", [username.as_str()])? as u64,
+                    || format!("user {username} does not exist"),
+                )?;
                 Ok(())
             })
         })
         .await
     }
+}
+
+/// Sets `column` to `value` on the device `device_id` unless it is removed: `NotFound` when there is
+/// no such active device.
+fn update_active_device(
+    transaction: &Transaction,
+    column: &str,
+    value: impl rusqlite::ToSql,
+    device_id: &DeviceId,
+) -> Result<()> {
+    let changed = transaction.execute(
+        &format!("UPDATE devices SET {column} = ?1 WHERE device_id = ?2 AND removed_at IS NULL"),
+        params![value, device_id.as_str()],
+    )?;
+    expect_one(changed as u64, || format!("device {device_id} does not exist"))
 }

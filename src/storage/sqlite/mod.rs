@@ -131,16 +131,23 @@ fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
     let applied: i64 =
         transaction.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    // A newer binary may have changed the schema in ways this one would misread or undo.
+    anyhow::ensure!(
+        applied as usize <= MIGRATIONS.len(),
+        "the database has schema version {applied}, newer than this footfall ({})",
+        MIGRATIONS.len()
+    );
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
         transaction.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [index as i64 + 1])?;
     }
-    transaction.commit()
+    transaction.commit()?;
+    Ok(())
 }
 
 fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
@@ -186,13 +193,16 @@ fn bump_catalog(transaction: &Transaction) -> rusqlite::Result<()> {
     transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'", []).map(drop)
 }
 
-fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
-
-/// The outcome of an UPDATE or DELETE of one named row: `NotFound` when there was none.
-fn expect_one(changed: usize, missing: impl FnOnce() -> String) -> Result<()> {
-    if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
+/// The outcome of an INSERT of one named row: `AlreadyExists` when a unique key already holds it.
+fn reject_duplicate<T>(inserted: rusqlite::Result<T>, existing: impl FnOnce() -> String) -> Result<T> {
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            Err(StorageError::AlreadyExists(existing()))
+        }
+        other => Ok(other?),
+    }
 }
 
 fn store_key(transaction: &Transaction, code: &StoreCode) -> Result<StoreKey> {
@@ -231,5 +241,41 @@ impl Inner {
         let fresh = Arc::new(load_catalog(connection).map_err(|e| StorageError::Backend(e.into()))?);
         *self.catalog.lock().unwrap() = fresh.clone();
         Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adding a row twice, or changing one that is not there, names the row (what the CLI prints).
+    #[tokio::test]
+    async fn a_duplicate_or_missing_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path().join("footfall.db").to_str().unwrap()).await.unwrap();
+        let athens = StoreCode::parse("ath").unwrap();
+        let store = || NewStore {
+            code: athens.clone(),
+            name: "Athens".into(),
+            timezone: "Europe/Athens".into(),
+            reset: ResetTime::from_minutes(0).unwrap(),
+        };
+        let device = DeviceId::parse("ath-1").unwrap();
+        let message = |result: Result<()>| match result {
+            Err(StorageError::AlreadyExists(message) | StorageError::NotFound(message)) => message,
+            other => panic!("{other:?}"),
+        };
+
+        storage.add_store(store()).await.unwrap();
+        assert_eq!(message(storage.add_store(store()).await), "store ath already exists");
+        storage.add_device(device.clone(), athens.clone(), "hash".into()).await.unwrap();
+        assert_eq!(
+            message(storage.add_device(device.clone(), athens.clone(), "hash".into()).await),
+            "device ath-1 already exists"
+        );
+        storage.rotate_device_token(device.clone(), "rotated".into()).await.unwrap();
+        storage.remove_device(device.clone()).await.unwrap();
+        assert_eq!(message(storage.remove_device(device.clone()).await), "device ath-1 does not exist");
+        assert_eq!(message(storage.rotate_device_token(device, "again".into()).await), "device ath-1 does not exist");
     }
 }

@@ -96,15 +96,7 @@ fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -
         let store = stores[*index];
         let rows = statement.query_map(
             params![store, from.unix_seconds(), query.last.unix_seconds(), remaining as i64, skip as i64],
-            |row| {
-                Ok(MinuteRow {
-                    store,
-                    minute: stored_minute(row.get(0)?),
-                    entries: row.get(1)?,
-                    exits: row.get(2)?,
-                    occupancy: row.get(3)?,
-                })
-            },
+            |row| minute_row(store, row),
         )?;
         for row in rows {
             page.rows.push(row?);
@@ -113,6 +105,18 @@ fn store_rows(connection: &Connection, stores: &[StoreKey], query: &RowsQuery) -
         skip = 0;
     }
     Ok(page)
+}
+
+/// A row of `SELECT minute, entries, exits, occupancy` as a row of `store`; device rows select an
+/// occupancy of 0, having none.
+fn minute_row(store: StoreKey, row: &rusqlite::Row) -> rusqlite::Result<MinuteRow> {
+    Ok(MinuteRow {
+        store,
+        minute: stored_minute(row.get(0)?),
+        entries: row.get(1)?,
+        exits: row.get(2)?,
+        occupancy: row.get(3)?,
+    })
 }
 
 fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, query: &RowsQuery) -> Result<RowsPage> {
@@ -124,7 +128,7 @@ fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, qu
         )?
         .query_row(bounds, |row| row.get(0))?;
     let mut statement = connection.prepare_cached(
-        "SELECT minute, entries, exits FROM bins
+        "SELECT minute, entries, exits, 0 AS occupancy FROM bins
          WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3 AND entries + exits > 0
          ORDER BY minute LIMIT ?4 OFFSET ?5",
     )?;
@@ -137,15 +141,7 @@ fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, qu
                 query.limit as i64,
                 query.offset.min(i64::MAX as u64) as i64
             ],
-            |row| {
-                Ok(MinuteRow {
-                    store,
-                    minute: stored_minute(row.get(0)?),
-                    entries: row.get(1)?,
-                    exits: row.get(2)?,
-                    occupancy: 0,
-                })
-            },
+            |row| minute_row(store, row),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(RowsPage { count: count as u64, rows })
