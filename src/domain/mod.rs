@@ -4,6 +4,7 @@
 pub mod occupancy;
 pub mod pagination;
 pub mod publication;
+pub mod scope;
 pub mod time;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};
