@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::Reader;
 use super::render::{self, Metric};
 use crate::domain::Minute;
-use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
+use crate::domain::pagination::{InvalidPage, Page, PageLinks, PageSize};
 use crate::domain::scope::Visible;
 use crate::domain::time::parse_instant;
 use crate::server::ForwardedScheme;
@@ -77,8 +77,7 @@ pub async fn occupancy(
 struct ReadRequest {
     params: Params,
     query: RowsQuery,
-    page: PageNumber,
-    page_size: PageSize,
+    page: Page,
 }
 
 /// Parses the query parameters; stores and devices outside the user's scope are not found.
@@ -102,8 +101,7 @@ fn parse(uri: &Uri, visible: Visible<'_>, metric: Metric) -> Result<ReadRequest,
         },
         Metric::Occupancy => None,
     };
-    let page = PageNumber::parse(params.get("page")).ok_or_else(ApiError::invalid_page)?;
-    let offset = page.offset(page_size).ok_or_else(ApiError::invalid_page)?;
+    let page = Page::parse(params.get("page"), page_size).map_err(|InvalidPage| ApiError::invalid_page())?;
     let source = match (device, store_filter) {
         (Some(device), Some(store)) if device.store != store => RowSource::Stores(Vec::new()),
         (Some(device), _) => RowSource::Device(device.key),
@@ -114,10 +112,10 @@ fn parse(uri: &Uri, visible: Visible<'_>, metric: Metric) -> Result<ReadRequest,
         source,
         first: Minute::first_at_or_after(gte),
         last: Minute::last_at_or_before(lte),
-        offset,
-        limit: page_size.get(),
+        offset: page.offset(),
+        limit: page.limit(),
     };
-    Ok(ReadRequest { params, query, page, page_size })
+    Ok(ReadRequest { params, query, page })
 }
 
 async fn respond(
@@ -146,16 +144,11 @@ async fn respond(
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
 
-    let ReadRequest { params, query, page, page_size } = request;
+    let ReadRequest { params, query, page } = request;
     let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
-    if !page.exists(page_size, rows.count) {
-        return Err(ApiError::invalid_page());
-    }
-
     let links = PageLinks { scheme, host, path: uri.path(), params: &params.0 };
-    let next = page.has_next(page_size, rows.count).then(|| links.link(page.get() + 1));
-    let previous = (page.get() > 1).then(|| links.link(page.get() - 1));
-    let body = render::page(metric, &catalog, &rows, next.as_deref(), previous.as_deref());
+    let navigation = page.navigation(rows.count, &links).map_err(|InvalidPage| ApiError::invalid_page())?;
+    let body = render::page(metric, &catalog, &rows, navigation.next.as_deref(), navigation.previous.as_deref());
     validators.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok((validators, body).into_response())
 }
