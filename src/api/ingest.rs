@@ -2,65 +2,23 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::auth::hash_token;
+use super::extract::{Writer, WriterIdentity, forbidden};
 use crate::domain::Minute;
 use crate::domain::bins::Correction;
-use crate::domain::catalog::{Catalog, StoreScope, UserCredentials};
-use crate::domain::keys::DeviceKey;
+use crate::domain::catalog::{Catalog, StoreScope};
+use crate::domain::scope::Visible;
 use crate::domain::time::parse_instant;
 use crate::ingest::parse_batch;
 use crate::ingest::service::{self, IngestError, Permission};
 use crate::publish;
-use crate::server::ClientAddr;
-
-/// Who is writing: one device (its bins only), or a user with the ingest permission (bins of the
-/// devices of its stores).
-pub enum Writer {
-    Device(DeviceKey),
-    User(UserCredentials),
-}
-
-fn forbidden(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission_denied", detail.into())
-}
-
-/// Authenticates a writer: `Authorization: Bearer <device token>` or Basic auth of a user allowed to
-/// ingest. Returns the catalog too: for a user it comes in the same trip to the store.
-pub async fn authenticate_writer(
-    state: &AppState,
-    client: Option<Extension<ClientAddr>>,
-    headers: &HeaderMap,
-) -> Result<(Writer, Arc<Catalog>), ApiError> {
-    let client = client.map(|Extension(ClientAddr(address))| address.ip());
-    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    let bearer = authorization
-        .and_then(|value| std::str::from_utf8(value).ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    if let Some(token) = bearer {
-        // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
-        return match state.storage.device_by_token_hash(&hash_token(token)).await? {
-            Some(device) => Ok((Writer::Device(device), state.storage.catalog().await?)),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
-        };
-    }
-    let attempt = state.authenticator.admit(authorization, client)?;
-    let context = state.storage.request_context(attempt.username()).await?;
-    let user = state.authenticator.check(attempt, context.user).await?;
-    if !user.can_ingest {
-        return Err(forbidden("This user may not ingest data."));
-    }
-    Ok((Writer::User(user), context.catalog))
-}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
@@ -68,13 +26,13 @@ pub struct Accepted {
     pub accepted: usize,
 }
 
+/// `POST /api/ingest/bins`: a JSON array of bins, one bin, or NDJSON, stored all or nothing.
 pub async fn post_bins(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
+    writer: Writer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, ApiError> {
-    let (writer, catalog) = authenticate_writer(&state, client, &headers).await?;
     let bytes = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -90,19 +48,22 @@ pub async fn post_bins(
         .is_some_and(|value| value.starts_with("application/x-ndjson"));
     let records = parse_batch(text, ndjson).map_err(|error| ApiError::bad_request("invalid_bin", error.to_string()))?;
     let accepted = records.len();
-    let permission = match &writer {
-        Writer::Device(device) => Permission::Device(*device),
-        Writer::User(user) => Permission::Scope(&user.scope),
+    let permission = match &writer.identity {
+        WriterIdentity::Device(device) => Permission::Device(*device),
+        WriterIdentity::User(user) => Permission::Scope(&user.scope),
     };
-    service::ingest(state.storage.as_ref(), &catalog, permission, records).await.map_err(|error| match error {
-        IngestError::UnknownDevice { position, device_id } => {
-            ApiError::bad_request("invalid_bin", format!("bins[{position}].device_id: unknown device {device_id:?}"))
-        }
-        IngestError::OtherDevice { position, device_id } => forbidden(format!(
-            "bins[{position}].device_id: this token may only write bins of its own device, not {device_id:?}"
-        )),
-        IngestError::Storage(error) => error.into(),
-    })?;
+    service::ingest(state.storage.as_ref(), &writer.catalog, permission, records).await.map_err(
+        |error| match error {
+            IngestError::UnknownDevice { position, device_id } => ApiError::bad_request(
+                "invalid_bin",
+                format!("bins[{position}].device_id: unknown device {device_id:?}"),
+            ),
+            IngestError::OtherDevice { position, device_id } => forbidden(format!(
+                "bins[{position}].device_id: this token may only write bins of its own device, not {device_id:?}"
+            )),
+            IngestError::Storage(error) => error.into(),
+        },
+    )?;
     Ok(Json(Accepted { accepted }))
 }
 
@@ -128,28 +89,20 @@ pub struct CorrectionView {
     pub created_at: String,
 }
 
-fn user_of((writer, catalog): (Writer, Arc<Catalog>)) -> Result<(UserCredentials, Arc<Catalog>), ApiError> {
-    match writer {
-        Writer::User(user) => Ok((user, catalog)),
-        Writer::Device(_) => Err(forbidden("Device tokens cannot set occupancy.")),
-    }
-}
+/// Refused to a device token: only users correct occupancy.
+const DEVICES_CANNOT_CORRECT: &str = "Device tokens cannot set occupancy.";
 
 fn visible_store(catalog: &Catalog, scope: &StoreScope, code: &str) -> Result<(), ApiError> {
-    catalog
-        .store_by_code(code)
-        .filter(|store| scope.includes(store.key))
-        .map(drop)
-        .ok_or_else(ApiError::store_not_found)
+    Visible::new(catalog, scope).store(code).map(drop).ok_or_else(ApiError::store_not_found)
 }
 
+/// `POST /api/occupancy/corrections`: a manual occupancy count.
 pub async fn post_correction(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
+    writer: Writer,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CorrectionView>), ApiError> {
-    let (user, catalog) = user_of(authenticate_writer(&state, client, &headers).await?)?;
+    let (user, catalog) = writer.into_user(DEVICES_CANNOT_CORRECT)?;
     let correction: NewCorrection = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("expected {{\"store_code\", \"minute\", \"value\"}}: {e}"))
     })?;
@@ -172,13 +125,13 @@ pub async fn post_correction(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// `GET /api/occupancy/corrections?store_code=...`: a store's corrections.
 pub async fn list_corrections(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
+    writer: Writer,
     uri: axum::http::Uri,
 ) -> Result<Json<Vec<CorrectionView>>, ApiError> {
-    let (user, catalog) = user_of(authenticate_writer(&state, client, &headers).await?)?;
+    let (user, catalog) = writer.into_user(DEVICES_CANNOT_CORRECT)?;
     let store_code = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(name, _)| name == "store_code")
         .map(|(_, value)| value.into_owned())

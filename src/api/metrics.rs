@@ -10,13 +10,15 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::Reader;
 use super::render::{self, Metric};
 use crate::domain::Minute;
-use crate::domain::catalog::{StoreScope, UserCredentials};
-use crate::domain::pagination::{PageLinks, PageNumber, PageSize};
+use crate::domain::catalog::UserCredentials;
+use crate::domain::pagination::{InvalidPage, Page, PageLinks, PageSize};
 use crate::domain::reads::{RowSource, RowsQuery};
+use crate::domain::scope::Visible;
 use crate::domain::time::parse_instant;
-use crate::server::{ClientAddr, ForwardedScheme};
+use crate::server::ForwardedScheme;
 
 /// Query parameters as sent, decoded, in order.
 struct Params(Vec<(String, String)>);
@@ -50,47 +52,37 @@ fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timest
     })
 }
 
-/// What a read request brings besides its URI and headers: who sent it, and how.
-struct Requester {
-    client: Option<Extension<ClientAddr>>,
-    forwarded_scheme: Option<Extension<ForwardedScheme>>,
-}
-
+/// `GET /api/bi/acquisition-metrics/visits/`: in and out per minute, per store or per device.
 pub async fn visits(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
+    reader: Reader,
     forwarded_scheme: Option<Extension<ForwardedScheme>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    respond(&state, Requester { client, forwarded_scheme }, &headers, &uri, Metric::Visits).await
+    respond(&state, reader, forwarded_scheme, &headers, &uri, Metric::Visits).await
 }
 
+/// `GET /api/bi/acquisition-metrics/occupancy/`: people inside at the end of each minute, per store.
 pub async fn occupancy(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
+    reader: Reader,
     forwarded_scheme: Option<Extension<ForwardedScheme>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    respond(&state, Requester { client, forwarded_scheme }, &headers, &uri, Metric::Occupancy).await
+    respond(&state, reader, forwarded_scheme, &headers, &uri, Metric::Occupancy).await
 }
 
-async fn respond(
-    state: &AppState,
-    requester: Requester,
-    headers: &HeaderMap,
-    uri: &Uri,
-    metric: Metric,
-) -> Result<Response, ApiError> {
-    let client = requester.client.map(|Extension(ClientAddr(address))| address.ip());
-    let scheme = requester.forwarded_scheme.map_or(state.scheme, |Extension(ForwardedScheme(scheme))| scheme);
-    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    // One trip to the store for the user, the catalog and the publication mark.
-    let attempt = state.authenticator.admit(authorization, client)?;
-    let context = state.storage.request_context(attempt.username()).await?;
-    let user = state.authenticator.check(attempt, context.user).await?;
+/// A read request, parsed and checked against what the user sees.
+struct ReadRequest {
+    params: Params,
+    query: RowsQuery,
+    page: Page,
+}
 
+/// Parses the query parameters; stores and devices outside the user's scope are not found.
+fn parse(uri: &Uri, visible: Visible<'_>, metric: Metric) -> Result<ReadRequest, ApiError> {
     let params = Params::parse(uri);
     let gte = required_datetime(&params, "datetime_gte")?;
     let lte = required_datetime(&params, "datetime_lte")?;
@@ -99,38 +91,46 @@ async fn respond(
     }
     let page_size = PageSize::parse(params.get("page_size"))
         .map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
-
-    let catalog = context.catalog;
-    let visible = |store| user.scope.includes(store);
     let store_filter = match params.filter("store_code") {
-        Some(code) => {
-            Some(catalog.store_by_code(code).filter(|s| visible(s.key)).ok_or_else(ApiError::store_not_found)?.key)
-        }
+        Some(code) => Some(visible.store(code).ok_or_else(ApiError::store_not_found)?.key),
         None => None,
     };
     let device = match metric {
         Metric::Visits => match params.filter("device_id") {
-            Some(id) => {
-                Some(catalog.device_by_id(id).filter(|d| visible(d.store)).ok_or_else(ApiError::device_not_found)?)
-            }
+            Some(id) => Some(visible.device(id).ok_or_else(ApiError::device_not_found)?),
             None => None,
         },
         Metric::Occupancy => None,
     };
-    let page = PageNumber::parse(params.get("page")).ok_or_else(ApiError::invalid_page)?;
-    let offset = page.offset(page_size).ok_or_else(ApiError::invalid_page)?;
-
+    let page = Page::parse(params.get("page"), page_size).map_err(|InvalidPage| ApiError::invalid_page())?;
     let source = match (device, store_filter) {
         (Some(device), Some(store)) if device.store != store => RowSource::Stores(Vec::new()),
         (Some(device), _) => RowSource::Device(device.key),
         (None, Some(store)) => RowSource::Stores(vec![store]),
-        (None, None) => RowSource::Stores(match &user.scope {
-            StoreScope::All => catalog.stores().iter().map(|s| s.key).collect(),
-            StoreScope::Only(_) => catalog.stores().iter().map(|s| s.key).filter(|&k| visible(k)).collect(),
-        }),
+        (None, None) => RowSource::Stores(visible.stores().map(|store| store.key).collect()),
     };
+    let query = RowsQuery {
+        source,
+        first: Minute::first_at_or_after(gte),
+        last: Minute::last_at_or_before(lte),
+        offset: page.offset(),
+        limit: page.limit(),
+    };
+    Ok(ReadRequest { params, query, page })
+}
 
-    let mark = context.mark;
+async fn respond(
+    state: &AppState,
+    reader: Reader,
+    forwarded_scheme: Option<Extension<ForwardedScheme>>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    metric: Metric,
+) -> Result<Response, ApiError> {
+    let scheme = forwarded_scheme.map_or(state.scheme, |Extension(ForwardedScheme(scheme))| scheme);
+    let Reader { user, catalog, mark } = reader;
+    let request = parse(uri, Visible::new(&catalog, &user.scope), metric)?;
+
     // What a response shows changes only with a publication, the catalog, or who asks: the ETag is
     // derived from those and the request, so an unchanged result costs no query.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&state.default_host);
@@ -144,22 +144,12 @@ async fn respond(
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| matches_any(tags, &etag)) {
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
-    let query = RowsQuery {
-        source,
-        first: Minute::first_at_or_after(gte),
-        last: Minute::last_at_or_before(lte),
-        offset,
-        limit: page_size.get(),
-    };
-    let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
-    if !page.exists(page_size, rows.count) {
-        return Err(ApiError::invalid_page());
-    }
 
+    let ReadRequest { params, query, page } = request;
+    let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
     let links = PageLinks { scheme, host, path: uri.path(), params: &params.0 };
-    let next = page.has_next(page_size, rows.count).then(|| links.link(page.get() + 1));
-    let previous = (page.get() > 1).then(|| links.link(page.get() - 1));
-    let body = render::page(metric, &catalog, &rows, next.as_deref(), previous.as_deref());
+    let navigation = page.navigation(rows.count, &links).map_err(|InvalidPage| ApiError::invalid_page())?;
+    let body = render::page(metric, &catalog, &rows, navigation.next.as_deref(), navigation.previous.as_deref());
     validators.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok((validators, body).into_response())
 }

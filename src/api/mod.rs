@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod extract;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;

@@ -1,17 +1,13 @@
 //! `GET /api/stores`: the stores the user may see, for clients such as the dashboard.
 
-use std::sync::Arc;
-
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Serialize;
 
-use super::AppState;
 use super::error::ApiError;
+use super::extract::Reader;
 use crate::domain::Minute;
+use crate::domain::scope::Visible;
 use crate::domain::time::LocalMinuteWriter;
-use crate::server::ClientAddr;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StoreView {
@@ -37,20 +33,11 @@ pub struct StoreList {
     pub results: Vec<StoreView>,
 }
 
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-) -> Result<Json<StoreList>, ApiError> {
-    let client = client.map(|Extension(ClientAddr(address))| address.ip());
-    let authorization = headers.get(header::AUTHORIZATION).map(|value| value.as_bytes());
-    let user = state.authenticator.authenticate(state.storage.as_ref(), authorization, client).await?;
-    let catalog = state.storage.catalog().await?;
+/// `GET /api/stores`: the stores the user sees, in store-code order.
+pub async fn list(reader: Reader) -> Result<Json<StoreList>, ApiError> {
     let now = Minute::last_at_or_before(jiff::Timestamp::now());
-    let results: Vec<StoreView> = catalog
+    let results: Vec<StoreView> = Visible::new(&reader.catalog, &reader.user.scope)
         .stores()
-        .iter()
-        .filter(|store| user.scope.includes(store.key))
         .map(|store| {
             let rendered = LocalMinuteWriter::new(&store.timezone).render(now);
             StoreView {

@@ -11,6 +11,7 @@ pub mod periods;
 pub mod publication;
 pub mod reads;
 pub mod rollups;
+pub mod scope;
 pub mod time;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};

@@ -1,4 +1,5 @@
-//! DRF-style page-number pagination: page size, page number, and the `next`/`previous` links.
+//! DRF-style page-number pagination: page size, page number, whether a page exists, and the
+//! `next`/`previous` links. (Locating a page's first row in the rollup is the storage's.)
 
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 pub const MAX_PAGE_SIZE: u32 = 10_000;
@@ -44,17 +45,74 @@ impl PageNumber {
     }
 
     /// Rows to skip before this page, or `None` when that overflows (a page that cannot exist).
-    pub fn offset(self, size: PageSize) -> Option<u64> {
+    fn offset(self, size: PageSize) -> Option<u64> {
         (self.0 - 1).checked_mul(u64::from(size.get()))
     }
 
     /// Whether this page exists for `count` rows: page 1 always does, even when empty.
-    pub fn exists(self, size: PageSize, count: u64) -> bool {
+    fn exists(self, size: PageSize, count: u64) -> bool {
         self.0 == 1 || self.offset(size).is_some_and(|offset| offset < count)
     }
 
-    pub fn has_next(self, size: PageSize, count: u64) -> bool {
+    /// Whether rows follow this page.
+    fn has_next(self, size: PageSize, count: u64) -> bool {
         self.0.checked_mul(u64::from(size.get())).is_some_and(|end| end < count)
+    }
+}
+
+/// A page that can exist: its number and size, and the rows before it. Every page decision of a
+/// paginated read is made here: which page was asked for, whether it exists, and its links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    number: PageNumber,
+    size: PageSize,
+    offset: u64,
+}
+
+/// The page asked for is not a positive integer, or lies past the last page: the API answers 404
+/// `invalid_page`, like DRF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid page")]
+pub struct InvalidPage;
+
+/// The `next` and `previous` links of a page that exists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Navigation {
+    /// The following page, if there are rows after this one.
+    pub next: Option<String>,
+    /// The preceding page, unless this is the first.
+    pub previous: Option<String>,
+}
+
+impl Page {
+    /// The page `page` (the parameter as sent; absent means 1) of `size` rows.
+    pub fn parse(page: Option<&str>, size: PageSize) -> Result<Page, InvalidPage> {
+        let number = PageNumber::parse(page).ok_or(InvalidPage)?;
+        let offset = number.offset(size).ok_or(InvalidPage)?;
+        Ok(Page { number, size, offset })
+    }
+
+    /// Rows to skip before this page.
+    pub fn offset(self) -> u64 {
+        self.offset
+    }
+
+    /// Rows on a full page.
+    pub fn limit(self) -> u32 {
+        self.size.get()
+    }
+
+    /// The links of this page when the query has `count` rows in all; a page past the end does not
+    /// exist (page 1 always does, even when empty).
+    pub fn navigation(self, count: u64, links: &PageLinks<'_>) -> Result<Navigation, InvalidPage> {
+        if !self.number.exists(self.size, count) {
+            return Err(InvalidPage);
+        }
+        let number = self.number.get();
+        Ok(Navigation {
+            next: self.number.has_next(self.size, count).then(|| links.link(number + 1)),
+            previous: (number > 1).then(|| links.link(number - 1)),
+        })
     }
 }
 
@@ -140,6 +198,36 @@ mod tests {
         assert!(page("1").unwrap().has_next(size, 6));
         assert!(!page("2").unwrap().has_next(size, 6));
         assert!(!page("18446744073709551615").unwrap().exists(size, 6));
+    }
+
+    #[test]
+    fn a_page_exists_up_to_the_last_row_and_links_its_neighbours() {
+        let size = PageSize::parse(Some("4")).unwrap();
+        let params = params(&[("page", "2"), ("page_size", "4")]);
+        let links = PageLinks { scheme: "http", host: "h", path: "/p", params: &params };
+        let page = |text| Page::parse(Some(text), size);
+
+        let second = page("2").unwrap();
+        assert_eq!((second.offset(), second.limit()), (4, 4));
+        assert_eq!(
+            second.navigation(9, &links).unwrap(),
+            Navigation {
+                next: Some("http://h/p?page=3&page_size=4".into()),
+                previous: Some("http://h/p?page_size=4".into())
+            }
+        );
+        assert_eq!(second.navigation(8, &links).unwrap().next, None, "exactly full: no next page");
+        assert_eq!(second.navigation(4, &links), Err(InvalidPage), "past the end");
+
+        let first = Page::parse(None, size).unwrap();
+        assert_eq!(first.offset(), 0);
+        assert_eq!(first.navigation(0, &links).unwrap(), Navigation::default(), "page 1 exists even when empty");
+        assert_eq!(first.navigation(5, &links).unwrap().previous, None);
+
+        for bad in ["0", "x", "", "-1"] {
+            assert_eq!(page(bad), Err(InvalidPage), "{bad:?}");
+        }
+        assert_eq!(page("18446744073709551615"), Err(InvalidPage), "an offset that overflows cannot exist");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::Record;
 use crate::domain::bins::Bin;
 use crate::domain::catalog::{Catalog, Device, StoreScope};
 use crate::domain::keys::DeviceKey;
+use crate::domain::scope::Visible;
 use crate::publish;
 use crate::storage::{Storage, StorageError};
 
@@ -64,7 +65,7 @@ pub fn resolve(catalog: &Catalog, permission: Permission<'_>, records: &[Record]
                 Permission::Device(own) if own != device.key => {
                     Err(IngestError::OtherDevice { position: record.line, device_id: record.device_id.clone() })
                 }
-                Permission::Scope(scope) if !scope.includes(device.store) => Err(unknown()),
+                Permission::Scope(scope) if !Visible::new(catalog, scope).includes(device.store) => Err(unknown()),
                 _ => Ok(Bin { device: device.key, minute: record.minute, counts: record.counts }),
             }
         })

@@ -1,0 +1,119 @@
+//! Who is asking, as axum extractors: a handler that takes a [`Reader`] or a [`Writer`] runs only for
+//! an authenticated caller, and the authentication steps (Basic auth through the throttle and the
+//! verification cache, or a device token) are written here once. Each records the signed-in user in
+//! the request's span (its `user` field).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+
+use super::AppState;
+use super::auth::hash_token;
+use super::error::ApiError;
+use crate::domain::catalog::{Catalog, UserCredentials};
+use crate::domain::keys::DeviceKey;
+use crate::domain::publication::PublicationMark;
+use crate::server::ClientAddr;
+
+/// A signed-in user, with the catalog and publication mark read in the same trip to the store.
+pub struct Reader {
+    /// The user's account: its scope says which stores it sees.
+    pub user: UserCredentials,
+    /// Stores and devices.
+    pub catalog: Arc<Catalog>,
+    /// What is published, for ETags and Last-Modified.
+    pub mark: PublicationMark,
+}
+
+/// Who writes: one device (its bins only), or a user with the ingest permission (bins of the devices of
+/// its stores, and occupancy corrections).
+pub enum WriterIdentity {
+    /// Signed in with `Authorization: Bearer <device token>`.
+    Device(DeviceKey),
+    /// Signed in with Basic auth, allowed to ingest.
+    User(UserCredentials),
+}
+
+/// An authenticated writer and the catalog (for a user, read in the same trip as its account).
+pub struct Writer {
+    /// The device or the user.
+    pub identity: WriterIdentity,
+    /// Stores and devices.
+    pub catalog: Arc<Catalog>,
+}
+
+impl Writer {
+    /// The user, for what only users may do: a device token is refused.
+    pub fn into_user(self, refusal: &'static str) -> Result<(UserCredentials, Arc<Catalog>), ApiError> {
+        match self.identity {
+            WriterIdentity::User(user) => Ok((user, self.catalog)),
+            WriterIdentity::Device(_) => Err(forbidden(refusal)),
+        }
+    }
+}
+
+/// 403 `permission_denied`.
+pub fn forbidden(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "permission_denied", detail.into())
+}
+
+fn client_of(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ClientAddr>().map(|ClientAddr(address)| address.ip())
+}
+
+fn authorization_of(parts: &Parts) -> Option<&[u8]> {
+    parts.headers.get(header::AUTHORIZATION).map(|value| value.as_bytes())
+}
+
+fn record_user(username: &str) {
+    tracing::Span::current().record("user", username);
+}
+
+/// Basic auth: the throttle, one trip to the store for the account, the catalog and the mark, then the
+/// password check (through the verification cache).
+async fn sign_in(state: &AppState, parts: &Parts) -> Result<Reader, ApiError> {
+    let attempt = state.authenticator.admit(authorization_of(parts), client_of(parts))?;
+    let username = attempt.username().to_owned();
+    let context = state.storage.request_context(&username).await?;
+    let user = state.authenticator.check(attempt, context.user).await?;
+    record_user(&username);
+    Ok(Reader { user, catalog: context.catalog, mark: context.mark })
+}
+
+impl FromRequestParts<Arc<AppState>> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        sign_in(state, parts).await
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Writer {
+    type Rejection = ApiError;
+
+    /// A device token, or Basic auth of a user allowed to ingest.
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let bearer = authorization_of(parts)
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        if let Some(token) = bearer {
+            // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
+            return match state.storage.device_by_token_hash(&hash_token(token)).await? {
+                Some(device) => {
+                    Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
+                }
+                None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
+            };
+        }
+        let reader = sign_in(state, parts).await?;
+        if !reader.user.can_ingest {
+            return Err(forbidden("This user may not ingest data."));
+        }
+        Ok(Writer { identity: WriterIdentity::User(reader.user), catalog: reader.catalog })
+    }
+}
