@@ -1,19 +1,31 @@
 //! footfall: a people-counter metrics server.
 //!
 //! # Layout
-//! - [`domain`]: identifiers, minutes and time zones, occupancy, pagination. No HTTP, no SQL.
-//! - [`storage`]: the [`storage::Storage`] trait and its SQLite and PostgreSQL implementations;
-//!   ingested bins stay pending until published, then feed per-store rollups the API reads.
-//! - [`ingest`]: NDJSON/CSV parsing and validation into bins, all-or-nothing per file.
-//! - [`api`]: the axum router, Basic auth with a verification cache, errors, the endpoints, OpenAPI.
-//! - [`publish`]: the publication schedule.
+//! One room per concern; docs/architecture.md gives what each may import and follows a read, an
+//! ingest and a publication through them.
+//! - [`domain`]: the model: identifiers and typed keys, the catalog (stores, devices, users, scope),
+//!   bins, minutes and time zones, occupancy periods and page arithmetic, pagination, the publication
+//!   policy, rollup verification. No HTTP, no SQL.
+//! - [`storage`]: traits per capability in domain terms ([`storage::Storage`] is all of them) and the
+//!   engines `storage::sqlite` and `storage::postgres`, each a folder with one file per capability and
+//!   numbered `.sql` migrations.
+//! - [`ingest`]: parsing and validation of records, and the one [`ingest::service`] that every source
+//!   calls (files via [`ingest::files`], HTTP via `api::ingest`, MQTT via [`ingest::mqtt`]): resolve,
+//!   refuse removed devices, store all or nothing, apply the publication policy.
+//! - [`publish`]: the publication policy's effects and the schedule.
+//! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors
+//!   (authentication, scope), errors, the endpoints, rendering, OpenAPI, the dashboard.
 //! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
-//! - [`app`]: builds and runs the server from a config and a bound listener.
-//! - [`cli`]: the `footfall` command line; [`demo`] is a subcommand with its own module. The benchmarks
-//!   are the separate binary `footfall-bench` (tools/bench), which uses this library.
+//! - [`server`]: the accept loop (connection cap, TLS, deadlines, client address, drain).
+//! - [`app`]: builds and runs the server from its settings and a bound listener.
+//! - [`cli`]: the `footfall` command line; [`demo`] creates demo data. The benchmarks are the separate
+//!   binary `footfall-bench` (tools/bench), which uses this library.
+//! - [`forwarded`], [`telemetry`], [`memory`]: trusted proxies, logging and ids, the allocator setting.
 
 // Denied, not forbidden: `memory` makes the one allowed call.
 #![deny(unsafe_code)]
+// Every public item says what it is for (`cargo doc` is the API reference of the library).
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod app;

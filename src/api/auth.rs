@@ -45,6 +45,7 @@ pub fn new_device_token() -> String {
     rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A device token's SHA-256 in hex: tokens are stored and looked up only by it.
 pub fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -56,7 +57,9 @@ fn verify_password(password: &str, phc: &str) -> bool {
 /// The credentials of a well-formed `Authorization: Basic` header.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BasicCredentials {
+    /// The username.
     pub username: String,
+    /// The password as sent (never logged).
     pub password: String,
 }
 
@@ -83,6 +86,7 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The username the attempt signs in as.
     pub fn username(&self) -> &str {
         &self.credentials.username
     }
@@ -98,6 +102,9 @@ struct Verified {
     at: Instant,
 }
 
+/// Checks Basic credentials: throttles failures per username and per address, verifies argon2
+/// hashes with bounded concurrency, and caches successful verifications (keyed by an HMAC of the
+/// credentials, never the password itself) so a client's repeated requests cost no argon2.
 pub struct Authenticator {
     by_username: Throttle,
     by_address: Throttle,
@@ -117,6 +124,8 @@ impl Default for Authenticator {
 }
 
 impl Authenticator {
+    /// An authenticator caching up to `max_entries` verifications for `max_age`, throttling a username
+    /// after `failures_per_minute` failures (an address after four times as many).
     pub fn new(max_entries: usize, max_age: Duration, failures_per_minute: u32) -> Authenticator {
         let per_username = ThrottlePolicy {
             max_failures: failures_per_minute.max(1),

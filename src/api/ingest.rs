@@ -20,6 +20,7 @@ use crate::ingest::parse_batch;
 use crate::ingest::service::{self, IngestError, Permission};
 use crate::publish;
 
+/// The answer to an accepted ingest.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Bins stored (replacing earlier values for the same device and minute).
@@ -67,8 +68,10 @@ pub async fn post_bins(
     Ok(Json(Accepted { accepted }))
 }
 
+/// An occupancy correction as posted.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewCorrection {
+    /// The store.
     #[schema(example = "116500")]
     pub store_code: String,
     /// The minute (UTC unless an offset is given) at whose end the count applies.
@@ -79,11 +82,14 @@ pub struct NewCorrection {
     pub value: i32,
 }
 
+/// A recorded occupancy correction.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CorrectionView {
+    /// The store.
     pub store_code: String,
     /// UTC.
     pub minute: String,
+    /// People inside at the end of that minute.
     pub value: u32,
     /// When it was recorded (UTC).
     pub created_at: String,

@@ -36,12 +36,17 @@ use crate::storage::Storage;
 use auth::Authenticator;
 use error::ApiError;
 
+/// What every handler shares: the storage, the authenticator and the request limits.
 pub struct AppState {
+    /// The database.
     pub storage: Arc<dyn Storage>,
+    /// Credential checks, their cache and the sign-in throttle.
     pub authenticator: Authenticator,
     /// The largest ingest request body accepted.
     pub max_body_bytes: usize,
+    /// The longest a request may take, body included (then 408).
     pub request_timeout: Duration,
+    /// The longest query string accepted (then 414).
     pub max_query_bytes: usize,
     /// The scheme of the links the API builds.
     pub scheme: &'static str,
@@ -49,9 +54,12 @@ pub struct AppState {
     pub default_host: String,
 }
 
+/// The visits endpoint.
 pub const VISITS_PATH: &str = "/api/bi/acquisition-metrics/visits/";
+/// The occupancy endpoint.
 pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
 
+/// The whole HTTP application: the routes, the OpenAPI document, the dashboard and the layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = RequestLimits { timeout: state.request_timeout, max_query_bytes: state.max_query_bytes };
     let method_not_allowed =

@@ -8,9 +8,12 @@ use crate::domain::keys::StoreKey;
 use crate::domain::reads::RowsPage;
 use crate::domain::time::LocalMinuteWriter;
 
+/// Which endpoint a page is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
+    /// in, out and in-out per store and minute.
     Visits,
+    /// People inside per store and minute.
     Occupancy,
 }
 
@@ -18,6 +21,8 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).expect("strings serialize")
 }
 
+/// Writes a page as the API's JSON, minutes in each store's local time; hand-written because it is
+/// the hot path (one pass, no intermediate values).
 pub fn page(metric: Metric, catalog: &Catalog, page: &RowsPage, next: Option<&str>, previous: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + page.rows.len() * 120);
     let mut number = itoa::Buffer::new();

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::Reader;
 use crate::publish::next_slot;
 
+/// The answer of `GET /api/status`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Status {
     /// When data was last published (UTC), or null if never.

@@ -9,10 +9,13 @@ use crate::domain::Minute;
 use crate::domain::scope::Visible;
 use crate::domain::time::LocalMinuteWriter;
 
+/// A store as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StoreView {
+    /// The store's code.
     #[schema(example = "116500")]
     pub store_code: String,
+    /// Its display name.
     #[schema(example = "Athens Ermou")]
     pub name: String,
     /// IANA time zone.
@@ -26,8 +29,10 @@ pub struct StoreView {
     pub utc_offset: String,
 }
 
+/// The stores the user sees.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StoreList {
+    /// How many.
     pub count: usize,
     /// Ordered by store_code.
     pub results: Vec<StoreView>,

@@ -1,7 +1,9 @@
 //! DRF-style page-number pagination: page size, page number, whether a page exists, and the
 //! `next`/`previous` links. (Locating a page's first row in the rollup is the storage's.)
 
+/// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// Larger page sizes are clamped to this.
 pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 /// A validated page size: a positive integer, clamped to [`MAX_PAGE_SIZE`].
@@ -9,6 +11,7 @@ pub const MAX_PAGE_SIZE: u32 = 10_000;
 pub struct PageSize(u32);
 
 impl PageSize {
+    /// The default when absent; the error names the value.
     pub fn parse(text: Option<&str>) -> Result<PageSize, String> {
         let Some(text) = text else {
             return Ok(PageSize(DEFAULT_PAGE_SIZE));
@@ -21,6 +24,7 @@ impl PageSize {
         Ok(PageSize(value.min(u64::from(MAX_PAGE_SIZE)) as u32))
     }
 
+    /// Rows per page.
     pub fn get(self) -> u32 {
         self.0
     }
@@ -40,6 +44,7 @@ impl PageNumber {
         text.parse::<u64>().ok().filter(|&n| n >= 1).map(PageNumber)
     }
 
+    /// The page number, from 1.
     pub fn get(self) -> u64 {
         self.0
     }
@@ -120,7 +125,9 @@ impl Page {
 pub struct PageLinks<'a> {
     /// `http` or `https`.
     pub scheme: &'a str,
+    /// The request's host (and port).
     pub host: &'a str,
+    /// The request's path.
     pub path: &'a str,
     /// The decoded query parameters as sent, in order.
     pub params: &'a [(String, String)],

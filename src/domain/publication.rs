@@ -5,7 +5,10 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PublicationPolicy {
     /// Published at every multiple of `interval` since the epoch by the schedule.
-    Scheduled { interval: Duration },
+    Scheduled {
+        /// The time between publications.
+        interval: Duration,
+    },
     /// Published by whichever process ingests it, in the same call.
     OnIngest,
 }

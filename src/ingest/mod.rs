@@ -18,22 +18,31 @@ use crate::domain::{Counts, Minute};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
 pub struct RecordError {
+    /// The line, from 1.
     pub line: usize,
+    /// What was wrong.
     pub message: String,
 }
 
 /// A parsed record, not yet checked against the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Where it was read (line, or index in a batch), for errors.
     pub line: usize,
+    /// The device as named by the source.
     pub device_id: String,
+    /// The UTC minute counted.
     pub minute: Minute,
+    /// In and out in that minute.
     pub counts: Counts,
 }
 
+/// A file format of `footfall ingest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// One JSON object per line (`.ndjson`, `.jsonl`, stdin).
     Ndjson,
+    /// `device_id,minute,in,out` with a header line (`.csv`).
     Csv,
 }
 
@@ -51,6 +60,7 @@ impl Format {
     }
 }
 
+/// Parses a whole file; the first bad record rejects it.
 pub fn parse(format: Format, text: &str) -> Result<Vec<Record>, RecordError> {
     match format {
         Format::Ndjson => parse_ndjson(text),
@@ -147,7 +157,9 @@ pub fn parse_ndjson(text: &str) -> Result<Vec<Record>, RecordError> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bins[{index}]: {message}")]
 pub struct BatchError {
+    /// The record's index, from 0.
     pub index: usize,
+    /// What was wrong.
     pub message: String,
 }
 
