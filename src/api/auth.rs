@@ -200,11 +200,7 @@ impl Authenticator {
         let result = self.verify(&attempt.credentials, user).await;
         match &result {
             // Only the name is forgiven: a valid account must not reset its address's failures.
-            Ok(_) => {
-                self.by_username.record_success(&attempt.username_key);
-                // The request log's `user` field (see `api::request_log`).
-                tracing::Span::current().record("user", attempt.username());
-            }
+            Ok(_) => self.by_username.record_success(&attempt.username_key),
             Err(error) if error.code == "authentication_failed" => {
                 attempt.keys().for_each(|key| self.throttle(key).record_failure(key));
             }

@@ -68,6 +68,7 @@ fn authorization_of(parts: &Parts) -> Option<&[u8]> {
     parts.headers.get(header::AUTHORIZATION).map(|value| value.as_bytes())
 }
 
+/// The request log's `user` field, declared empty by the request span (`api::request_span`).
 fn record_user(username: &str) {
     tracing::Span::current().record("user", username);
 }

@@ -14,7 +14,7 @@ use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::files::ingest_files;
 use crate::storage::{self, Storage};
 use crate::telemetry::{self, LogFormat};
-use crate::{app, demo};
+use crate::{app, demo, publish};
 
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
@@ -298,7 +298,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 crate::domain::time::parse_instant(&at).with_context(|| format!("--at: {at:?} is not a datetime"))?;
             let minute = crate::domain::Minute::last_at_or_before(instant);
             let correction = crate::domain::bins::Correction { minute, value, created_at: jiff::Timestamp::now() };
-            open().await?.add_correction(store.clone(), correction).await?;
+            let storage = open().await?;
+            storage.add_correction(store.clone(), correction).await?;
+            // As for an HTTP correction: published now if the database's policy is on ingest.
+            publish::after_write(storage.as_ref(), jiff::Timestamp::now()).await?;
             println!(
                 "occupancy of store {store} set to {value} at the end of minute {minute}; visible after the next publication"
             );

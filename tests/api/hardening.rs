@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, TestCertificate};
 use footfall::app::ServerConfig;
 use footfall::server::ConnectionLimits;
 
@@ -151,19 +151,10 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn tls_serves_https_with_https_links() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let config = ServerConfig { tls: Some((cert, key)), ..ServerConfig::immediate() };
+    let certificate = TestCertificate::new();
+    let config = ServerConfig { tls: certificate.tls(), ..ServerConfig::immediate() };
     let (app, _) = seeded(Backend::Sqlite, config).await;
-    let port = app.address.rsplit(':').next().unwrap().to_owned();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .build()
-        .unwrap();
+    let (client, port) = certificate.client(&app);
     let url = format!("https://localhost:{port}{VISITS}&page_size=1");
     let response = client.get(&url).basic_auth("analyst", Some("right")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);

@@ -394,3 +394,39 @@ impl Response {
         self.results().iter().map(|row| row["minute"].as_str().expect("minute").to_owned()).collect()
     }
 }
+
+/// A self-signed certificate for `localhost`, as PEM files in a temporary directory, and clients that
+/// trust it.
+pub struct TestCertificate {
+    _dir: tempfile::TempDir,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    pem: String,
+}
+
+impl TestCertificate {
+    pub fn new() -> TestCertificate {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        TestCertificate { _dir: dir, cert, key, pem: certified.cert.pem() }
+    }
+
+    /// The `tls` of a [`ServerConfig`].
+    pub fn tls(&self) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        Some((self.cert.clone(), self.key.clone()))
+    }
+
+    /// A client trusting the certificate, with `localhost` resolved to `app`'s port, and the port.
+    pub fn client(&self, app: &TestApp) -> (reqwest::Client, String) {
+        let port = app.address.rsplit(':').next().unwrap().to_owned();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap())
+            .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+            .build()
+            .unwrap();
+        (client, port)
+    }
+}

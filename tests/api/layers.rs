@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Backend, Response, TestApp, fresh_database, run_cli};
+use crate::helpers::{Backend, Response, TestApp, TestCertificate, fresh_database, run_cli};
 use footfall::app::ServerConfig;
 
 const VISITS: &str =
@@ -135,35 +135,20 @@ async fn the_json_request_log_has_method_path_status_latency_and_user() {
 
 #[tokio::test]
 async fn over_the_connection_cap_a_tls_client_gets_the_json_503_over_tls() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let certificate = TestCertificate::new();
     let limits = footfall::server::ConnectionLimits { max_connections: 1, ..Default::default() };
-    let config = ServerConfig { tls: Some((cert, key)), limits, ..ServerConfig::immediate() };
+    let config = ServerConfig { tls: certificate.tls(), limits, ..ServerConfig::immediate() };
     let app = TestApp::spawn_with(Backend::Sqlite, config).await;
-    let port = app.address.rsplit(':').next().unwrap().to_owned();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .build()
-        .unwrap();
+    let (client, port) = certificate.client(&app);
     let url = format!("https://localhost:{port}/healthz");
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200, "under the cap it serves");
 
     // A connection that never starts its handshake holds the one slot.
     let _held = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let refused = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .build()
-        .unwrap()
-        .get(&url)
-        .send()
-        .await
-        .expect("the refusal is readable over TLS");
+    // A new client: a new connection, not the pooled one.
+    let (fresh_client, _) = certificate.client(&app);
+    let refused = fresh_client.get(&url).send().await.expect("the refusal is readable over TLS");
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: serde_json::Value = refused.json().await.unwrap();

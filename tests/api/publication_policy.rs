@@ -9,6 +9,7 @@ use footfall::app::ServerConfig;
 
 backend_tests!(
     a_cli_ingest_into_an_on_ingest_database_is_published_by_the_cli,
+    a_cli_occupancy_correction_into_an_on_ingest_database_is_published_by_the_cli,
     a_read_never_publishes,
     an_on_ingest_server_publishes_what_was_pending_when_it_starts,
 );
@@ -51,6 +52,19 @@ async fn a_cli_ingest_into_an_on_ingest_database_is_published_by_the_cli(backend
     assert_eq!((status["bins_pending"].as_u64(), status["bins_published"].as_u64()), (Some(0), Some(2)), "{status}");
     assert_eq!(status["next_publication"], serde_json::Value::Null);
     assert_eq!(app.get(VISITS, Some(ANALYST)).await.body["count"], 2);
+}
+
+async fn a_cli_occupancy_correction_into_an_on_ingest_database_is_published_by_the_cli(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    seed(&app);
+    await_policy(&app, Duration::ZERO).await;
+    app.ingest(&[("cnt-1", "2023-10-26T08:00:00Z", 10, 0)]);
+    let generation = app.storage.publication_mark().await.unwrap().generation;
+    app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T08:00:00Z", "--value", "3"], None);
+    assert!(app.storage.publication_mark().await.unwrap().generation > generation, "the CLI published its correction");
+    let occupancy = "/api/bi/acquisition-metrics/occupancy/?store_code=116500&datetime_gte=2023-10-26T08:00:00Z&datetime_lte=2023-10-26T08:00:00Z";
+    let body = app.get(occupancy, Some(ANALYST)).await.body;
+    assert_eq!(body["results"][0]["occupancy_metric"], 3, "{body}");
 }
 
 async fn a_read_never_publishes(backend: Backend) {
