@@ -37,12 +37,13 @@ pub fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
 }
 
 /// After a write (bins or an occupancy correction): publishes it now if the database's policy is
-/// [`PublicationPolicy::OnIngest`]; otherwise the schedule will.
-pub async fn after_write(storage: &dyn Storage, now: Timestamp) -> Result<()> {
-    if storage.publication_policy().await? == PublicationPolicy::OnIngest {
+/// [`PublicationPolicy::OnIngest`]; otherwise the schedule will. Returns whether it published.
+pub async fn after_write(storage: &dyn Storage, now: Timestamp) -> Result<bool> {
+    let on_ingest = storage.publication_policy().await? == PublicationPolicy::OnIngest;
+    if on_ingest {
         storage.publish(now, None).await?;
     }
-    Ok(())
+    Ok(on_ingest)
 }
 
 /// At a server's start: records its policy for every process writing to the database, and, on ingest,

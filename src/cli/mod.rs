@@ -301,10 +301,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let storage = open().await?;
             storage.add_correction(store.clone(), correction).await?;
             // As for an HTTP correction: published now if the database's policy is on ingest.
-            publish::after_write(storage.as_ref(), jiff::Timestamp::now()).await?;
-            println!(
-                "occupancy of store {store} set to {value} at the end of minute {minute}; visible after the next publication"
-            );
+            let published = publish::after_write(storage.as_ref(), jiff::Timestamp::now()).await?;
+            let visible = if published { "published" } else { "visible after the next publication" };
+            println!("occupancy of store {store} set to {value} at the end of minute {minute}; {visible}");
         }
         Command::Occupancy(OccupancyCommand::Corrections { store }) => {
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;

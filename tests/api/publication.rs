@@ -95,7 +95,8 @@ async fn corrections_set_occupancy_and_later_minutes_continue_from_them(backend:
         .await
         .body;
 
-    app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T08:15:00Z", "--value", "20"], None);
+    let said = app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T08:15:00Z", "--value", "20"], None);
+    assert!(said.contains("visible after the next publication"), "{said}");
     assert_eq!(occupancy(&app, "116500").await.iter().map(|r| r.1).collect::<Vec<_>>(), [10, 11, 8], "unpublished");
     app.publish();
     assert_eq!(occupancy(&app, "116500").await.iter().map(|r| r.1).collect::<Vec<_>>(), [10, 21, 18]);

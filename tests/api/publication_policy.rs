@@ -60,7 +60,8 @@ async fn a_cli_occupancy_correction_into_an_on_ingest_database_is_published_by_t
     await_policy(&app, Duration::ZERO).await;
     app.ingest(&[("cnt-1", "2023-10-26T08:00:00Z", 10, 0)]);
     let generation = app.storage.publication_mark().await.unwrap().generation;
-    app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T08:00:00Z", "--value", "3"], None);
+    let said = app.cli_ok(&["occupancy", "set", "116500", "--at", "2023-10-26T08:00:00Z", "--value", "3"], None);
+    assert!(said.trim_end().ends_with("; published"), "{said}");
     assert!(app.storage.publication_mark().await.unwrap().generation > generation, "the CLI published its correction");
     let occupancy = "/api/bi/acquisition-metrics/occupancy/?store_code=116500&datetime_gte=2023-10-26T08:00:00Z&datetime_lte=2023-10-26T08:00:00Z";
     let body = app.get(occupancy, Some(ANALYST)).await.body;
