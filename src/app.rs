@@ -13,9 +13,9 @@ use crate::config::{self, Settings};
 use crate::domain::publication::PublicationPolicy;
 use crate::forwarded::TrustedProxies;
 use crate::ingest::mqtt;
-use crate::{publish, retention};
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
+use crate::{publish, retention};
 
 /// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]

@@ -183,7 +183,9 @@ impl Settings {
                             let entry = Entry { file: path, key: &key, value };
                             match key.as_str() {
                                 "retention.minute_days" => settings.retention_minute_days = Some(entry.days()?),
-                                _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
+                                _ => {
+                                    bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
                             }
                         }
                     }

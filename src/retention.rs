@@ -25,7 +25,9 @@ pub async fn run(storage: Arc<dyn Storage>, days: u32, mut stop: watch::Receiver
         let before = prune_before(days, Timestamp::now());
         match storage.prune(before).await {
             Ok(summary) => tracing::info!(retention_days = days, %before, %summary, "pruned minute data"),
-            Err(error) => tracing::error!(retention_days = days, %error, "pruning minute data failed; retried in a day"),
+            Err(error) => {
+                tracing::error!(retention_days = days, %error, "pruning minute data failed; retried in a day")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}

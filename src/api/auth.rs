@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -149,6 +149,7 @@ pub struct Authenticator {
 
 /// A request signed in with an API token: the token, its user's account, and the catalog and mark read
 /// in the same trip.
+#[derive(Debug)]
 pub struct TokenSignIn {
     /// The token.
     pub grant: TokenGrant,

@@ -124,11 +124,8 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = if bearer {
-                "Bearer realm=\"footfall\", error=\"invalid_token\""
-            } else {
-                "Basic realm=\"footfall\""
-            };
+            let challenge =
+                if bearer { "Bearer realm=\"footfall\", error=\"invalid_token\"" } else { "Basic realm=\"footfall\"" };
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response

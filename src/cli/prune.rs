@@ -11,7 +11,9 @@ use crate::storage::Storage;
 
 /// `footfall prune`.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  footfall prune --before 2024-01-01\n  footfall prune --before 2024-01-01T06:00:00Z")]
+#[command(
+    after_help = "Examples:\n  footfall prune --before 2024-01-01\n  footfall prune --before 2024-01-01T06:00:00Z"
+)]
 pub struct PruneArgs {
     /// Remove the published minute data of every store-day (occupancy period) before this: a date (each
     /// store's local day, e.g. 2024-01-31) or a datetime (UTC unless it has an offset; the store-day

@@ -82,7 +82,8 @@ fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Resul
         summary.corrections += corrections.execute(bounds)? as u64;
     }
     if summary != PruneSummary::default() {
-        transaction.execute("UPDATE meta SET value = value - ?1 WHERE key = 'published_bins'", [summary.bins as i64])?;
+        transaction
+            .execute("UPDATE meta SET value = value - ?1 WHERE key = 'published_bins'", [summary.bins as i64])?;
         // What readers see changed: their ETags must too.
         transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
     }
