@@ -13,9 +13,9 @@ use crate::config::{self, Settings};
 use crate::domain::publication::PublicationPolicy;
 use crate::forwarded::TrustedProxies;
 use crate::ingest::mqtt;
-use crate::publish;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
+use crate::{publish, retention};
 
 /// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]
@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: u32,
     /// Proxies whose `X-Forwarded-For/-Proto/-Host` headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Days of published minute data kept (pruned at start and daily); `None`: all of it.
+    pub retention_minute_days: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +66,7 @@ impl ServerConfig {
             max_query_bytes: config::MAX_QUERY_BYTES,
             auth_failures_per_minute: settings.auth_failures_per_minute,
             trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            retention_minute_days: settings.retention_minute_days,
         }
     }
 
@@ -99,12 +102,15 @@ pub async fn serve(
     let (stop_publisher, publisher_stopped) = tokio::sync::watch::channel(false);
     let publisher = schedule
         .map(|interval| tokio::spawn(publish::run_schedule(storage.clone(), interval, publisher_stopped.clone())));
+    let pruner = config
+        .retention_minute_days
+        .map(|days| tokio::spawn(retention::run(storage.clone(), days, publisher_stopped.clone())));
     let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
     server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
         .await?;
     let _ = stop_publisher.send(true);
-    for task in [publisher, subscriber].into_iter().flatten() {
+    for task in [publisher, pruner, subscriber].into_iter().flatten() {
         let _ = task.await;
     }
     tracing::info!("stopped");

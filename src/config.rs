@@ -73,6 +73,10 @@ pub struct SettingsArgs {
     /// The request log and other logs on stderr: text, or one JSON object per line.
     #[arg(long, env = "FOOTFALL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Delete published minute data older than this many days, whole store-days, at start and then
+    /// daily (unset: keep it forever).
+    #[arg(long, env = "FOOTFALL_RETENTION_MINUTE_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_minute_days: Option<u32>,
 }
 
 /// The effective settings of `serve`.
@@ -102,6 +106,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// The format of the logs on stderr.
     pub log_format: LogFormat,
+    /// Days of published minute data kept; `None`: all of it.
+    pub retention_minute_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -119,12 +125,13 @@ impl Default for Settings {
             auth_failures_per_minute: DEFAULT_FAILURES_PER_MINUTE,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
+            retention_minute_days: None,
         }
     }
 }
 
 /// The keys of the file, in the order `config show` prints them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "database_url",
     "listen",
     "publish_interval",
@@ -138,6 +145,7 @@ const KEYS: [&str; 13] = [
     "auth_failures_per_minute",
     "trusted_proxies",
     "log_format",
+    "retention.minute_days",
 ];
 
 impl Settings {
@@ -168,6 +176,19 @@ impl Settings {
                         settings.log_format =
                             LogFormat::from_str(&entry.string()?, false).map_err(|_| entry.error("not text or json"))?
                     }
+                    "retention" => {
+                        let table = value.as_table().ok_or_else(|| entry.error("expected minute_days = DAYS"))?;
+                        for (key, value) in table {
+                            let key = format!("retention.{key}");
+                            let entry = Entry { file: path, key: &key, value };
+                            match key.as_str() {
+                                "retention.minute_days" => settings.retention_minute_days = Some(entry.days()?),
+                                _ => {
+                                    bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
+                            }
+                        }
+                    }
                     _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
                 }
             }
@@ -188,6 +209,7 @@ impl Settings {
             settings.trusted_proxies = a.trusted_proxies;
         }
         settings.log_format = a.log_format.unwrap_or(settings.log_format);
+        settings.retention_minute_days = a.retention_minute_days.or(settings.retention_minute_days);
         settings.tls = match (a.tls_cert.or(tls_cert), a.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -225,6 +247,7 @@ impl Settings {
         let proxies: Vec<String> = self.trusted_proxies.iter().map(|network| string(&network.to_string())).collect();
         line("trusted_proxies", Some(format!("[{}]", proxies.join(", "))));
         line("log_format", Some(string(self.log_format.name())));
+        line("retention.minute_days", self.retention_minute_days.map(|days| days.to_string()));
         out
     }
 }
@@ -248,6 +271,14 @@ impl Entry<'_> {
     fn count<T: TryFrom<i64>>(&self) -> anyhow::Result<T> {
         let integer = self.value.as_integer().ok_or_else(|| self.error("expected a whole number"))?;
         T::try_from(integer).map_err(|_| self.error("out of range"))
+    }
+
+    /// A whole number of days, at least 1.
+    fn days(&self) -> anyhow::Result<u32> {
+        match self.count::<u32>()? {
+            0 => Err(self.error("must be at least 1 (leave it unset to keep minute data forever)")),
+            days => Ok(days),
+        }
     }
 
     /// `"15m"`, `"30s"`, `"1h"`, `"0"`, or a number of seconds.

@@ -13,6 +13,7 @@
 //!   calls (files via [`ingest::files`], HTTP via `api::ingest`, MQTT via [`ingest::mqtt`]): resolve,
 //!   refuse removed devices, store all or nothing, apply the publication policy.
 //! - [`publish`]: the publication policy's effects and the schedule.
+//! - [`retention`]: the schedule pruning old minute data.
 //! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors
 //!   (authentication, scope), errors, the endpoints, rendering, OpenAPI, the dashboard.
 //! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
@@ -37,6 +38,7 @@ pub mod forwarded;
 pub mod ingest;
 pub mod memory;
 pub mod publish;
+pub mod retention;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

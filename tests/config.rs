@@ -108,3 +108,27 @@ fn errors_name_the_file_the_key_and_the_value() {
     let stderr = String::from_utf8_lossy(&footfall(&["config", "show", "--config", &file], &[]).stderr).into_owned();
     assert!(stderr.contains("max_connections = \"many\""), "{stderr}");
 }
+
+#[test]
+fn minute_retention_is_off_by_default_and_layered_like_the_rest() {
+    let defaults = show(&[], &[]);
+    assert!(defaults.contains("# retention.minute_days is not set"), "{defaults}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "[retention]\nminute_days = 90\n");
+    let from_file = show(&["--config", &file], &[]);
+    assert_eq!(value(&from_file, "retention").get("minute_days").and_then(toml::Value::as_integer), Some(90));
+    let from_env = show(&["--config", &file], &[("FOOTFALL_RETENTION_MINUTE_DAYS", "30")]);
+    assert_eq!(value(&from_env, "retention")["minute_days"].as_integer(), Some(30));
+    let from_flag =
+        show(&["--config", &file, "--retention-minute-days", "7"], &[("FOOTFALL_RETENTION_MINUTE_DAYS", "30")]);
+    assert_eq!(value(&from_flag, "retention")["minute_days"].as_integer(), Some(7));
+
+    let zero = footfall(&["config", "show", "--config", &write(dir.path(), "retention.minute_days = 0\n")], &[]);
+    let stderr = String::from_utf8_lossy(&zero.stderr);
+    assert!(!zero.status.success() && stderr.contains("retention.minute_days = 0: must be at least 1"), "{stderr}");
+    let unknown = footfall(&["config", "show", "--config", &write(dir.path(), "retention.hour_days = 5\n")], &[]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && stderr.contains("unknown key `retention.hour_days`"), "{stderr}");
+    let flag = footfall(&["config", "show", "--retention-minute-days", "0"], &[]);
+    assert!(!flag.status.success() && String::from_utf8_lossy(&flag.stderr).contains("--retention-minute-days"));
+}

@@ -104,9 +104,15 @@ async fn a_version_1_database_upgrades_without_losing_anything(backend: Backend)
     // Scheduled far out: the pending bin of the fixture must stay pending through the reads below.
     let config = ServerConfig { publish_interval: Duration::from_secs(365 * 86_400), ..Default::default() };
     let app = TestApp::spawn_on(backend, url.clone(), dir, config).await;
-    assert_eq!(schema_versions(backend, &url).await, [1, 2], "every migration step applied");
+    assert_eq!(schema_versions(backend, &url).await, [1, 2, 3], "every migration step applied");
     // Step 2 added the stored publication policy, at its default.
     assert_eq!(app.storage.publication_policy().await.unwrap(), PublicationPolicy::default());
+    // Step 3 added API tokens: none yet, and an upgraded user can be given one.
+    assert!(app.storage.api_tokens().await.unwrap().is_empty());
+    let token = app.cli_ok(&["token", "add", "upgraded", "--user", ANALYST.0], None).lines().last().unwrap().to_owned();
+    let stores = app.get_with_authorization("/api/stores", &format!("Bearer {token}")).await;
+    assert_eq!(stores.status, 200, "{}", stores.body);
+    assert_eq!(stores.body["count"], 2, "{}", stores.body);
 
     let check = app.cli_ok(&["check"], None);
     assert!(check.contains("5 rollup rows in 2 store-days"), "{check}");

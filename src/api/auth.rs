@@ -13,11 +13,16 @@
 //! runs one verification per request at once: a blocking thread and 19 MiB each. Requests that waited
 //! look in the cache again, so a burst with the same credentials costs at most one verification per
 //! core, not one per request.
+//!
+//! API tokens (`Authorization: Bearer`) never touch argon2: a token carries 256 random bits, so its
+//! SHA-256 is as safe to store as a slow hash, and it is looked up by that hash in one trip with the
+//! catalog. A token's last use is written at most once a minute ([`LAST_USE_RESOLUTION`]), and off the
+//! request's path, so reads with a token do not each become a write.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -29,8 +34,10 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::throttle::{Throttle, ThrottlePolicy};
-use crate::domain::catalog::UserCredentials;
-use crate::domain::keys::UserKey;
+use crate::domain::catalog::{Catalog, UserCredentials};
+use crate::domain::keys::{ApiTokenKey, UserKey};
+use crate::domain::publication::PublicationMark;
+use crate::domain::tokens::{LAST_USE_RESOLUTION, TokenGrant};
 use crate::storage::Storage;
 
 /// Hashes a password for storage (argon2id, the argon2 crate's default parameters).
@@ -45,9 +52,30 @@ pub fn new_device_token() -> String {
     rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A device token's SHA-256 in hex: tokens are stored and looked up only by it.
+/// A device or API token's SHA-256 in hex: tokens are stored and looked up only by it.
 pub fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What every API token starts with: it tells them from device tokens, and secret scanners can find them.
+pub const API_TOKEN_PREFIX: &str = "fft_";
+
+/// A random API token: [`API_TOKEN_PREFIX`] and 32 random bytes in hex. Only its [`hash_token`] is stored.
+pub fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", new_device_token())
+}
+
+/// Whether a bearer token is an API token (rather than a device token).
+pub fn is_api_token(token: &str) -> bool {
+    token.starts_with(API_TOKEN_PREFIX)
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme is case-insensitive); `None` for
+/// another scheme. The token may be empty: that is a bad token, not missing credentials.
+pub fn parse_bearer(header: &[u8]) -> Option<&str> {
+    let header = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {
@@ -115,6 +143,22 @@ pub struct Authenticator {
     max_age: Duration,
     verification_slots: tokio::sync::Semaphore,
     verifications: AtomicU64,
+    /// When this process last recorded each token's use.
+    recorded_uses: Mutex<HashMap<ApiTokenKey, Instant>>,
+}
+
+/// A request signed in with an API token: the token, its user's account, and the catalog and mark read
+/// in the same trip.
+#[derive(Debug)]
+pub struct TokenSignIn {
+    /// The token.
+    pub grant: TokenGrant,
+    /// Its user: the scope it reads with.
+    pub user: UserCredentials,
+    /// Stores and devices.
+    pub catalog: Arc<Catalog>,
+    /// What is published.
+    pub mark: PublicationMark,
 }
 
 impl Default for Authenticator {
@@ -151,6 +195,7 @@ impl Authenticator {
                 std::thread::available_parallelism().map_or(1, |cores| cores.get()),
             ),
             verifications: AtomicU64::new(0),
+            recorded_uses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -207,6 +252,66 @@ impl Authenticator {
             Err(_) => {}
         }
         result
+    }
+
+    /// Authenticates an API token: the address throttle, one trip to the store by the token's SHA-256
+    /// (no argon2), then its expiry. A failure counts against the client's address, as a wrong password
+    /// does. The use is recorded in the background when the recorded one is over a minute old.
+    pub async fn authenticate_token(
+        &self,
+        storage: &Arc<dyn Storage>,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenSignIn, ApiError> {
+        let address_key = client.map(|address| address.to_string());
+        if let Some(key) = &address_key
+            && let Err(retry_after) = self.by_address.check(key)
+        {
+            return Err(ApiError::throttled(retry_after));
+        }
+        let fail = |detail: &'static str| {
+            if let Some(key) = &address_key {
+                self.by_address.record_failure(key);
+            }
+            Err(ApiError::invalid_token(detail))
+        };
+        if !is_api_token(token) {
+            return fail("Invalid API token.");
+        }
+        let context = storage.token_context(&hash_token(token)).await?;
+        let Some((grant, user)) = context.token else {
+            return fail("Invalid API token.");
+        };
+        let now = jiff::Timestamp::now();
+        if grant.is_expired(now) {
+            return fail("The API token has expired.");
+        }
+        if self.should_record_use(&grant, now) {
+            let (storage, key) = (storage.clone(), grant.key);
+            tokio::spawn(async move {
+                if let Err(error) = storage.record_token_use(key, now).await {
+                    tracing::warn!(%error, "recording an API token's use failed");
+                }
+            });
+        }
+        Ok(TokenSignIn { grant, user, catalog: context.catalog, mark: context.mark })
+    }
+
+    /// Whether to record this use: the stored one is stale and this process has not just recorded one
+    /// (so a burst of requests after a stale minute writes once, not once per request).
+    fn should_record_use(&self, grant: &TokenGrant, now: jiff::Timestamp) -> bool {
+        if !grant.last_use_is_stale(now) {
+            return false;
+        }
+        let mut recorded = self.recorded_uses.lock().unwrap();
+        if recorded.get(&grant.key).is_some_and(|at| at.elapsed() < LAST_USE_RESOLUTION) {
+            return false;
+        }
+        if recorded.len() >= self.max_entries {
+            recorded.retain(|_, at| at.elapsed() < LAST_USE_RESOLUTION);
+        }
+        recorded.insert(grant.key, Instant::now());
+        true
     }
 
     fn throttle(&self, key: &str) -> &Throttle {
@@ -300,6 +405,48 @@ mod tests {
         ] {
             assert!(parse_basic(header.as_bytes()).is_none(), "{header:?}");
         }
+    }
+
+    #[test]
+    fn bearer_headers_give_their_token() {
+        assert_eq!(parse_bearer(b"Bearer fft_abc"), Some("fft_abc"));
+        assert_eq!(parse_bearer(b"bEaReR  fft_abc "), Some("fft_abc"));
+        assert_eq!(parse_bearer(b"Bearer"), Some(""));
+        assert_eq!(parse_bearer(basic("a:b").as_bytes()), None);
+        let token = new_api_token();
+        assert!(is_api_token(&token) && token.len() == API_TOKEN_PREFIX.len() + 64);
+        assert!(!is_api_token(&new_device_token()));
+    }
+
+    /// The token path costs no argon2: many sign-ins with a token run no verification at all.
+    #[tokio::test]
+    async fn tokens_are_checked_without_argon2() {
+        use crate::domain::catalog::{NewScope, NewUser};
+        use crate::domain::tokens::NewApiToken;
+        use crate::domain::{TokenName, Username};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("footfall.db");
+        let storage: Arc<dyn Storage> =
+            Arc::new(crate::storage::sqlite::SqliteStorage::open(path.to_str().unwrap()).await.unwrap());
+        let username = Username::parse("bi").unwrap();
+        let password_hash = hash_password("unused");
+        let user = NewUser { username: username.clone(), password_hash, scope: NewScope::All, can_ingest: false };
+        storage.add_user(user).await.unwrap();
+        let token = new_api_token();
+        let name = TokenName::parse("reporting").unwrap();
+        let created_at = jiff::Timestamp::now();
+        let new = NewApiToken { name, username, token_hash: hash_token(&token), created_at, expires_at: None };
+        storage.add_api_token(new).await.unwrap();
+
+        let authenticator = Authenticator::default();
+        for _ in 0..100 {
+            let signed_in = authenticator.authenticate_token(&storage, &token, None).await.unwrap();
+            assert_eq!(signed_in.user.scope, crate::domain::catalog::StoreScope::All);
+        }
+        let wrong = authenticator.authenticate_token(&storage, &new_api_token(), None).await.unwrap_err();
+        assert_eq!((wrong.status.as_u16(), wrong.code), (401, "authentication_failed"));
+        assert_eq!(authenticator.verifications(), 0, "no argon2 verification on the token path");
     }
 
     #[test]

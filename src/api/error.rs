@@ -22,6 +22,8 @@ pub struct ApiError {
     cause: Option<String>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u64>,
+    /// A 401 about a bearer token: it challenges with `Bearer`, not `Basic`.
+    bearer: bool,
 }
 
 /// The JSON body of every error response.
@@ -41,7 +43,7 @@ pub struct ErrorBody {
 impl ApiError {
     /// An error with this status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError { status, code, detail: detail.into(), cause: None, retry_after: None }
+        ApiError { status, code, detail: detail.into(), cause: None, retry_after: None, bearer: false }
     }
 
     /// 401: no credentials were sent.
@@ -52,6 +54,12 @@ impl ApiError {
     /// 401: the credentials are wrong (the same answer for an unknown user and a wrong password).
     pub fn authentication_failed() -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid username/password.")
+    }
+
+    /// 401 `authentication_failed` for a bearer token (API or device) that is unknown, revoked or
+    /// expired, with a `WWW-Authenticate: Bearer` challenge (RFC 6750).
+    pub fn invalid_token(detail: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError { bearer: true, ..Self::new(StatusCode::UNAUTHORIZED, "authentication_failed", detail) }
     }
 
     /// 404: the store does not exist or is outside the user's scope (one answer, so scope leaks nothing).
@@ -82,6 +90,7 @@ impl ApiError {
             detail: "Internal server error.".into(),
             cause: Some(cause.to_string()),
             retry_after: None,
+            bearer: false,
         }
     }
 
@@ -108,16 +117,16 @@ impl IntoResponse for ApiError {
         } else {
             tracing::info!(%error_id, status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
         }
-        let retry_after = self.retry_after;
+        let (retry_after, bearer) = (self.retry_after, self.bearer);
         let body = ErrorBody { detail: self.detail.into_owned(), code: self.code.to_owned(), error_id };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"footfall\""));
+            let challenge =
+                if bearer { "Bearer realm=\"footfall\", error=\"invalid_token\"" } else { "Basic realm=\"footfall\"" };
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

@@ -1,7 +1,7 @@
 //! Who is asking, as axum extractors: a handler that takes a [`Reader`] or a [`Writer`] runs only for
 //! an authenticated caller, and the authentication steps (Basic auth through the throttle and the
-//! verification cache, or a device token) are written here once. Each records the signed-in user in
-//! the request's span (its `user` field).
+//! verification cache, an API token for readers, or a device token for writers) are written here once.
+//! Each records the signed-in user in the request's span (its `user` field).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 
 use super::AppState;
-use super::auth::hash_token;
+use super::auth::{hash_token, is_api_token, parse_bearer};
 use super::error::ApiError;
 use crate::domain::catalog::{Catalog, UserCredentials};
 use crate::domain::keys::DeviceKey;
@@ -73,9 +73,15 @@ fn record_user(username: &str) {
     tracing::Span::current().record("user", username);
 }
 
+/// An API token (`Authorization: Bearer`): one trip to the store by its hash, no password check; or
 /// Basic auth: the throttle, one trip to the store for the account, the catalog and the mark, then the
 /// password check (through the verification cache).
 async fn sign_in(state: &AppState, parts: &Parts) -> Result<Reader, ApiError> {
+    if let Some(token) = authorization_of(parts).and_then(parse_bearer) {
+        let signed_in = state.authenticator.authenticate_token(&state.storage, token, client_of(parts)).await?;
+        record_user(&format!("{} (token {})", signed_in.grant.username, signed_in.grant.name));
+        return Ok(Reader { user: signed_in.user, catalog: signed_in.catalog, mark: signed_in.mark });
+    }
     let attempt = state.authenticator.admit(authorization_of(parts), client_of(parts))?;
     let username = attempt.username().to_owned();
     let context = state.storage.request_context(&username).await?;
@@ -95,20 +101,20 @@ impl FromRequestParts<Arc<AppState>> for Reader {
 impl FromRequestParts<Arc<AppState>> for Writer {
     type Rejection = ApiError;
 
-    /// A device token, or Basic auth of a user allowed to ingest.
+    /// A device token, or Basic auth of a user allowed to ingest; API tokens only read.
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let bearer = authorization_of(parts)
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        if let Some(token) = bearer {
+        if let Some(token) = authorization_of(parts).and_then(parse_bearer) {
+            if is_api_token(token) {
+                return Err(forbidden(
+                    "API tokens only read; write with a device token or Basic auth of a user allowed to ingest.",
+                ));
+            }
             // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
             return match state.storage.device_by_token_hash(&hash_token(token)).await? {
                 Some(device) => {
                     Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
                 }
-                None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
+                None => Err(ApiError::invalid_token("Invalid device token.")),
             };
         }
         let reader = sign_in(state, parts).await?;

@@ -16,6 +16,9 @@ use crate::storage::{self, Storage};
 use crate::telemetry::{self, LogFormat};
 use crate::{app, demo, publish};
 
+mod prune;
+mod token;
+
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
 /// The command line: the database every subcommand works on, and the subcommand.
@@ -65,6 +68,11 @@ pub enum Command {
     },
     /// Verify the store's integrity and that the published rollups equal the published bins.
     Check,
+    /// Manage API tokens: machine clients read with a token instead of a password.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Delete old published minute data, whole store-days at a time.
+    Prune(prune::PruneArgs),
 }
 
 /// `footfall store`.
@@ -330,6 +338,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("added user {username}");
         }
         Command::Ingest { files } => ingest_files(open().await?.as_ref(), &files).await?,
+        Command::Token(command) => token::run(open().await?, command).await?,
+        Command::Prune(args) => prune::run(open().await?, args).await?,
         Command::Publish => {
             let summary = open().await?.publish(jiff::Timestamp::now(), None).await?.unwrap_or_default();
             println!("published {} bins ({} store-days recomputed)", summary.bins, summary.periods);

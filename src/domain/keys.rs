@@ -1,4 +1,4 @@
-//! Typed database keys: a store's, a device's and a user's row ids, which cannot be mixed up.
+//! Typed database keys: a store's, a device's, a user's and an API token's row ids, which cannot be mixed up.
 
 use std::fmt;
 
@@ -34,6 +34,10 @@ key!(
 key!(
     /// A user's key: its row id in the database.
     UserKey
+);
+key!(
+    /// An API token's key: its row id in the database.
+    ApiTokenKey
 );
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ pub mod pagination;
 pub mod periods;
 pub mod publication;
 pub mod reads;
+pub mod retention;
 pub mod rollups;
 pub mod scope;
 pub mod time;
+pub mod tokens;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};
 
@@ -61,6 +63,7 @@ macro_rules! identifier {
 identifier!(StoreCode, "store code");
 identifier!(DeviceId, "device id");
 identifier!(Username, "username");
+identifier!(TokenName, "token name");
 
 /// One device's counts for one UTC minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use crate::domain::Minute;
 use crate::domain::catalog::{Catalog, UserCredentials};
 use crate::domain::keys::{DeviceKey, StoreKey};
 use crate::domain::publication::PublicationMark;
+use crate::domain::tokens::TokenGrant;
 
 /// A request for published rows: for one device (its own bins), or for stores (their rollup).
 #[derive(Clone, Debug)]
@@ -60,6 +61,17 @@ pub struct RowsPage {
 pub struct RequestContext {
     /// The account of the name the request signs in with, if there is one.
     pub user: Option<UserCredentials>,
+    /// The stores and devices.
+    pub catalog: Arc<Catalog>,
+    /// What is published, for ETags and Last-Modified.
+    pub mark: PublicationMark,
+}
+
+/// What a read request signed in with an API token needs before its query.
+#[derive(Clone, Debug)]
+pub struct TokenContext {
+    /// The stored token with this hash and its user's account, if there is one.
+    pub token: Option<(TokenGrant, UserCredentials)>,
     /// The stores and devices.
     pub catalog: Arc<Catalog>,
     /// What is published, for ETags and Last-Modified.

@@ -184,9 +184,10 @@ impl PeriodCalendar<'_> {
         }
     }
 
-    /// The first minute whose local wall-clock time is at or after `date` + reset: a reset inside a
-    /// DST gap takes effect at the end of the gap; an ambiguous one (DST end) at its first occurrence.
-    fn period_start(&self, date: Date) -> Minute {
+    /// The start of the period of local date `date`: the first minute whose local wall-clock time is at
+    /// or after `date` + reset. A reset inside a DST gap takes effect at the end of the gap; an ambiguous
+    /// one (DST end) at its first occurrence.
+    pub fn period_start(&self, date: Date) -> Minute {
         let wall_clock = date.to_datetime(self.reset.time());
         let instant = match self.timezone.to_ambiguous_timestamp(wall_clock).offset() {
             AmbiguousOffset::Unambiguous { offset } | AmbiguousOffset::Fold { before: offset, .. } => {

@@ -21,12 +21,14 @@ use crate::domain::bins::{Bin, Correction, sort_and_dedupe};
 use crate::domain::catalog::{
     Catalog, Device, DeviceStatus, NewScope, NewStore, NewUser, Store, StoreScope, UserCredentials,
 };
-use crate::domain::keys::{DeviceKey, StoreKey, UserKey};
+use crate::domain::keys::{ApiTokenKey, DeviceKey, StoreKey, UserKey};
 use crate::domain::periods::{UnknownDeviceKey, locate_page, touched_periods};
 use crate::domain::publication::{PublicationMark, PublicationPolicy, PublicationState, PublishSummary};
-use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery};
+use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery, TokenContext};
+use crate::domain::retention::{PruneBefore, PruneSummary};
 use crate::domain::rollups::{CheckReport, StoredRollup, verify_rollups};
-use crate::domain::{DeviceId, Minute, Period, ResetTime, StoreCode, Username};
+use crate::domain::tokens::{ApiTokenInfo, NewApiToken, TokenGrant};
+use crate::domain::{DeviceId, Minute, Period, ResetTime, StoreCode, TokenName, Username};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,11 @@ fn policy_seconds(policy: PublicationPolicy) -> Result<i64> {
         .map_err(|_| StorageError::Invalid(format!("the publication interval {interval:?} is too long")))
 }
 
+/// An instant stored as Unix milliseconds.
+fn stored_instant(milliseconds: i64) -> Timestamp {
+    Timestamp::from_millisecond(milliseconds).expect("stored instants are in range")
+}
+
 /// A minute stored as Unix seconds.
 fn stored_minute(seconds: i64) -> Minute {
     Minute::from_unix_seconds(seconds).expect("stored minutes are whole minutes")
@@ -117,7 +124,7 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Storage>> {
     }
 }
 
-/// The catalog and the accounts: stores, devices and their tokens, users.
+/// The catalog and the accounts: stores, devices and their tokens, users and their API tokens.
 #[async_trait]
 pub trait CatalogStore: Send + Sync + 'static {
     /// Stores and devices; cheap when nothing changed since the last call.
@@ -140,8 +147,16 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn remove_device(&self, device_id: DeviceId) -> Result<()>;
     /// Replaces a user's password hash; cached verifications of the old password stop matching.
     async fn set_password(&self, username: Username, password_hash: String) -> Result<()>;
-    /// Removes a user.
+    /// Removes a user, and its API tokens with it.
     async fn remove_user(&self, username: Username) -> Result<()>;
+    /// Adds an API token of an existing user; its name must be new.
+    async fn add_api_token(&self, token: NewApiToken) -> Result<()>;
+    /// Every API token, ordered by name.
+    async fn api_tokens(&self) -> Result<Vec<ApiTokenInfo>>;
+    /// Deletes an API token: it stops working at once.
+    async fn revoke_api_token(&self, name: TokenName) -> Result<()>;
+    /// Records a use of a token at `at`, unless a later one is recorded already.
+    async fn record_token_use(&self, token: ApiTokenKey, at: Timestamp) -> Result<()>;
 }
 
 /// Writes of counts: bins and occupancy corrections, pending until published.
@@ -182,17 +197,24 @@ pub trait ReadStore: Send + Sync + 'static {
     /// The user, the catalog and the publication mark at once: one trip to the store per read request
     /// before its query, rather than three.
     async fn request_context(&self, username: &str) -> Result<RequestContext>;
+    /// The same for a request signed in with an API token, found by its SHA-256 (hex): the token and its
+    /// user, the catalog and the publication mark, in one trip.
+    async fn token_context(&self, token_hash: &str) -> Result<TokenContext>;
     /// A page of published rows and the count of all rows matching the query.
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
 }
 
-/// Backups and consistency checks.
+/// Backups, consistency checks and retention.
 #[async_trait]
 pub trait Maintenance: Send + Sync + 'static {
     /// A consistent copy of the whole store at `path`, taken while it is in use.
     async fn backup(&self, path: std::path::PathBuf) -> Result<()>;
     /// Verifies the store's integrity and that the published rollups equal the published bins.
     async fn check(&self) -> Result<CheckReport>;
+    /// Deletes the published minute data (bins, rollup rows, period counts and published corrections)
+    /// of every occupancy period before `before` (see [`PruneBefore::cutoff`]), in one transaction.
+    /// Pending bins are left to their publication.
+    async fn prune(&self, before: PruneBefore) -> Result<PruneSummary>;
 }
 
 /// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so

@@ -14,6 +14,8 @@ mod pagination;
 mod policy;
 mod publication;
 mod publication_policy;
+mod retention;
 mod scaling;
 mod seed;
 mod semantics;
+mod tokens;

@@ -144,4 +144,58 @@ impl CatalogStore for PostgresStorage {
         expect_one(changed, || format!("user {username} does not exist"))?;
         Ok(())
     }
+    async fn add_api_token(&self, token: NewApiToken) -> Result<()> {
+        let client = self.pool.get().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO api_tokens (name, user_id, token_hash, created_at, expires_at)
+                 SELECT $1, id, $3, $4, $5 FROM users WHERE username = $2",
+                &[
+                    &token.name.as_str(),
+                    &token.username.as_str(),
+                    &token.token_hash,
+                    &token.created_at.as_millisecond(),
+                    &token.expires_at.map(|at| at.as_millisecond()),
+                ],
+            )
+            .await;
+        let inserted = reject_duplicate(inserted, || format!("API token {} already exists", token.name))?;
+        expect_one(inserted, || format!("user {} does not exist", token.username))
+    }
+    async fn api_tokens(&self) -> Result<Vec<ApiTokenInfo>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT t.name, u.username, t.created_at, t.last_used_at, t.expires_at
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.name COLLATE \"C\"",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApiTokenInfo {
+                    name: TokenName::parse(row.get(0)).map_err(StorageError::Invalid)?,
+                    username: Username::parse(row.get(1)).map_err(StorageError::Invalid)?,
+                    created_at: stored_instant(row.get(2)),
+                    last_used_at: row.get::<_, Option<i64>>(3).map(stored_instant),
+                    expires_at: row.get::<_, Option<i64>>(4).map(stored_instant),
+                })
+            })
+            .collect()
+    }
+    async fn revoke_api_token(&self, name: TokenName) -> Result<()> {
+        let client = self.pool.get().await?;
+        let deleted = client.execute("DELETE FROM api_tokens WHERE name = $1", &[&name.as_str()]).await?;
+        expect_one(deleted, || format!("API token {name} does not exist"))
+    }
+    async fn record_token_use(&self, token: ApiTokenKey, at: Timestamp) -> Result<()> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .await?;
+        client.execute(&statement, &[&at.as_millisecond(), &token]).await?;
+        Ok(())
+    }
 }

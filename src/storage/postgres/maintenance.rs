@@ -1,4 +1,4 @@
-//! Backups (left to PostgreSQL's tools) and the consistency check.
+//! Backups (left to PostgreSQL's tools), the consistency check and pruning.
 
 use super::*;
 
@@ -73,8 +73,60 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
     Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
 }
 
+/// Deletes the published data of every store before its cutoff: whole occupancy periods.
+async fn prune(storage: &PostgresStorage, transaction: &Transaction<'_>, before: PruneBefore) -> Result<PruneSummary> {
+    let catalog = storage.catalog_in(transaction).await?;
+    let (stores, cutoffs): (Vec<i64>, Vec<i64>) =
+        before.cutoffs(&catalog).into_iter().map(|(store, cutoff)| (store.0, cutoff.unix_seconds())).unzip();
+    let cut = "unnest($1::bigint[], $2::bigint[]) AS t (store_id, cutoff)";
+    let bounds: [&(dyn ToSql + Sync); 2] = [&stores, &cutoffs];
+    let range = transaction
+        .query_one(
+            &format!(
+                "SELECT min(b.minute), max(b.minute) FROM bins b JOIN {cut}
+                 ON b.store_id = t.store_id AND b.minute < t.cutoff"
+            ),
+            &bounds,
+        )
+        .await?;
+    let delete = |table: &str, condition: &str| {
+        let sql = format!("DELETE FROM {table} x USING {cut} WHERE x.store_id = t.store_id AND {condition}");
+        async move { transaction.execute(&sql, &bounds).await }
+    };
+    let mut summary = PruneSummary {
+        bins: delete("bins", "x.minute < t.cutoff").await?,
+        rollup_rows: delete("store_minutes", "x.minute < t.cutoff").await?,
+        periods: delete("store_periods", "x.period_start < t.cutoff").await?,
+        corrections: delete("occupancy_corrections", "x.minute < t.cutoff AND x.published").await?,
+        range: None,
+    };
+    if let (Some(first), Some(last)) = (range.get::<_, Option<i64>>(0), range.get::<_, Option<i64>>(1)) {
+        summary.extend_range(stored_minute(first), stored_minute(last));
+    }
+    if summary != PruneSummary::default() {
+        // What readers see changed: their ETags must too.
+        transaction
+            .execute(
+                "UPDATE meta SET value = CASE key WHEN 'published_bins' THEN value - $1 ELSE value + 1 END
+                 WHERE key IN ('published_bins', 'publication_generation')",
+                &[&(summary.bins as i64)],
+            )
+            .await?;
+    }
+    Ok(summary)
+}
+
 #[async_trait]
 impl Maintenance for PostgresStorage {
+    async fn prune(&self, before: PruneBefore) -> Result<PruneSummary> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // No publication in between: it could recompute a period from bins this is deleting.
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLISH_LOCK]).await?;
+        let summary = prune(self, &transaction, before).await?;
+        transaction.commit().await?;
+        Ok(summary)
+    }
     async fn backup(&self, _path: std::path::PathBuf) -> Result<()> {
         // A file copy is the embedded store's backup; PostgreSQL has its own tools, which also keep
         // roles, settings and point-in-time recovery (docs/scaling.md).

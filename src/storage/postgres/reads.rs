@@ -252,6 +252,41 @@ impl ReadStore for PostgresStorage {
             mark: publication_mark_from(row.get(1), row.get(2)),
         })
     }
+    async fn token_context(&self, token_hash: &str) -> Result<TokenContext> {
+        let mut client = self.pool.get().await?;
+        // One round trip, as for a user: the three meta values, and the token and its user if any.
+        let statement = client
+            .prepare_cached(
+                "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'),
+                        (SELECT value FROM meta WHERE key = 'publication_generation'),
+                        (SELECT value FROM meta WHERE key = 'last_published_at'),
+                        users.id, users.password_hash, users.all_stores, users.can_ingest,
+                        array(SELECT store_id FROM user_stores WHERE user_id = users.id ORDER BY store_id),
+                        t.id, t.name, users.username, t.expires_at, t.last_used_at
+                 FROM (VALUES (1)) AS one
+                 LEFT JOIN (api_tokens t JOIN users ON users.id = t.user_id) ON t.token_hash = $1",
+            )
+            .await?;
+        let row = client.query_one(&statement, &[&token_hash]).await?;
+        let token = match user_at(&row, 3) {
+            Some(user) => {
+                let grant = TokenGrant {
+                    key: row.get(8),
+                    name: TokenName::parse(row.get(9)).map_err(StorageError::Invalid)?,
+                    username: Username::parse(row.get(10)).map_err(StorageError::Invalid)?,
+                    expires_at: row.get::<_, Option<i64>>(11).map(stored_instant),
+                    last_used_at: row.get::<_, Option<i64>>(12).map(stored_instant),
+                };
+                Some((grant, user))
+            }
+            None => None,
+        };
+        Ok(TokenContext {
+            token,
+            catalog: self.catalog_at(&mut client, row.get(0)).await?,
+            mark: publication_mark_from(row.get(1), row.get(2)),
+        })
+    }
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage> {
         let mut client = self.pool.get().await?;
         if let RowSource::Stores(stores) = &query.source

@@ -179,6 +179,79 @@ impl CatalogStore for SqliteStorage {
         })
         .await
     }
+    async fn add_api_token(&self, token: NewApiToken) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let user = user_key(transaction, &token.username)?;
+                let inserted = transaction.execute(
+                    "INSERT INTO api_tokens (name, user_id, token_hash, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        token.name.as_str(),
+                        user,
+                        token.token_hash,
+                        token.created_at.as_millisecond(),
+                        token.expires_at.map(|at| at.as_millisecond())
+                    ],
+                );
+                reject_duplicate(inserted, || format!("API token {} already exists", token.name))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+    async fn api_tokens(&self) -> Result<Vec<ApiTokenInfo>> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT t.name, u.username, t.created_at, t.last_used_at, t.expires_at
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.name",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, Option<i64>>(4)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (name, username, created_at, last_used_at, expires_at) = row?;
+                    Ok(ApiTokenInfo {
+                        name: TokenName::parse(&name).map_err(StorageError::Invalid)?,
+                        username: Username::parse(&username).map_err(StorageError::Invalid)?,
+                        created_at: stored_instant(created_at),
+                        last_used_at: last_used_at.map(stored_instant),
+                        expires_at: expires_at.map(stored_instant),
+                    })
+                })
+                .collect()
+            })
+        })
+        .await
+    }
+    async fn revoke_api_token(&self, name: TokenName) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let deleted = transaction.execute("DELETE FROM api_tokens WHERE name = ?1", [name.as_str()])?;
+                expect_one(deleted as u64, || format!("API token {name} does not exist"))
+            })
+        })
+        .await
+    }
+    async fn record_token_use(&self, token: ApiTokenKey, at: Timestamp) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                transaction.execute(
+                    "UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+                    params![at.as_millisecond(), token],
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
 }
 
 /// Sets `column` to `value` on the device `device_id` unless it is removed: `NotFound` when there is
@@ -194,4 +267,12 @@ fn update_active_device(
         params![value, device_id.as_str()],
     )?;
     expect_one(changed as u64, || format!("device {device_id} does not exist"))
+}
+
+/// The key of the user `username`: `NotFound` when there is none.
+fn user_key(transaction: &Transaction, username: &Username) -> Result<UserKey> {
+    transaction
+        .query_row("SELECT id FROM users WHERE username = ?1", [username.as_str()], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("user {username} does not exist")))
 }

@@ -1,4 +1,4 @@
-//! Backups and the consistency check.
+//! Backups, the consistency check and pruning.
 
 use super::*;
 
@@ -56,8 +56,45 @@ fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
     Ok(CheckReport { rollup_rows, periods: periods.len() as u64, problems })
 }
 
+/// Deletes the published data of every store before its cutoff: whole occupancy periods.
+fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Result<PruneSummary> {
+    let catalog = inner.catalog(transaction)?;
+    let mut summary = PruneSummary::default();
+    let mut range = transaction.prepare(
+        "SELECT min(minute), max(minute) FROM bins
+         WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute < ?2",
+    )?;
+    let mut bins = transaction
+        .prepare("DELETE FROM bins WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute < ?2")?;
+    let mut rollup = transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute < ?2")?;
+    let mut periods = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start < ?2")?;
+    let mut corrections = transaction
+        .prepare("DELETE FROM occupancy_corrections WHERE store_id = ?1 AND minute < ?2 AND published = 1")?;
+    for (store, cutoff) in before.cutoffs(&catalog) {
+        let bounds = params![store, cutoff.unix_seconds()];
+        let (first, last) = range.query_row(bounds, |row| Ok((row.get::<_, Option<i64>>(0)?, row.get(1)?)))?;
+        if let (Some(first), Some(last)) = (first, last) {
+            summary.extend_range(stored_minute(first), stored_minute(last));
+        }
+        summary.bins += bins.execute(bounds)? as u64;
+        summary.rollup_rows += rollup.execute(bounds)? as u64;
+        summary.periods += periods.execute(bounds)? as u64;
+        summary.corrections += corrections.execute(bounds)? as u64;
+    }
+    if summary != PruneSummary::default() {
+        transaction
+            .execute("UPDATE meta SET value = value - ?1 WHERE key = 'published_bins'", [summary.bins as i64])?;
+        // What readers see changed: their ETags must too.
+        transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
+    }
+    Ok(summary)
+}
+
 #[async_trait]
 impl Maintenance for SqliteStorage {
+    async fn prune(&self, before: PruneBefore) -> Result<PruneSummary> {
+        self.run(Access::Write, move |inner| inner.write(|transaction| prune(inner, transaction, before))).await
+    }
     async fn backup(&self, path: PathBuf) -> Result<()> {
         self.run(Access::Read, move |inner| {
             if path.exists() {

@@ -22,8 +22,11 @@ mod publication;
 mod reads;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_publication_policy.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_publication_policy.sql"),
+    include_str!("migrations/0003_api_tokens.sql"),
+];
 
 /// The embedded store.
 pub struct SqliteStorage {
@@ -65,7 +68,7 @@ macro_rules! sql_keys {
     )*};
 }
 
-sql_keys!(StoreKey, DeviceKey, UserKey);
+sql_keys!(StoreKey, DeviceKey, UserKey, ApiTokenKey);
 
 impl From<rusqlite::Error> for StorageError {
     fn from(error: rusqlite::Error) -> Self {

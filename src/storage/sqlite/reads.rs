@@ -147,6 +147,40 @@ fn device_rows(connection: &Connection, catalog: &Catalog, device: DeviceKey, qu
     Ok(RowsPage { count: count as u64, rows })
 }
 
+/// The API token with this hash and its user's account.
+fn token_grant(connection: &Connection, token_hash: &str) -> Result<Option<(TokenGrant, UserCredentials)>> {
+    let found = connection
+        .prepare_cached(
+            "SELECT t.id, t.name, u.username, t.expires_at, t.last_used_at
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
+        )?
+        .query_row([token_hash], |row| {
+            Ok((
+                row.get::<_, ApiTokenKey>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((key, name, username, expires_at, last_used_at)) = found else {
+        return Ok(None);
+    };
+    // None if the user was removed in between (its tokens went with it).
+    let Some(user) = user_credentials(connection, &username)? else {
+        return Ok(None);
+    };
+    let grant = TokenGrant {
+        key,
+        name: TokenName::parse(&name).map_err(StorageError::Invalid)?,
+        username: Username::parse(&username).map_err(StorageError::Invalid)?,
+        expires_at: expires_at.map(stored_instant),
+        last_used_at: last_used_at.map(stored_instant),
+    };
+    Ok(Some((grant, user)))
+}
+
 #[async_trait]
 impl ReadStore for SqliteStorage {
     async fn request_context(&self, username: &str) -> Result<RequestContext> {
@@ -155,6 +189,19 @@ impl ReadStore for SqliteStorage {
             inner.reader(|connection| {
                 Ok(RequestContext {
                     user: user_credentials(connection, &username)?,
+                    catalog: inner.catalog(connection)?,
+                    mark: publication_mark(connection)?,
+                })
+            })
+        })
+        .await
+    }
+    async fn token_context(&self, token_hash: &str) -> Result<TokenContext> {
+        let token_hash = token_hash.to_owned();
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                Ok(TokenContext {
+                    token: token_grant(connection, &token_hash)?,
                     catalog: inner.catalog(connection)?,
                     mark: publication_mark(connection)?,
                 })
