@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::AppState;
 use super::auth::hash_token;
@@ -68,6 +68,16 @@ fn authorization_of(parts: &Parts) -> Option<&[u8]> {
     parts.headers.get(header::AUTHORIZATION).map(|value| value.as_bytes())
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme is case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
 /// The request log's `user` field, declared empty by the request span (`api::request_span`).
 fn record_user(username: &str) {
     tracing::Span::current().record("user", username);
@@ -97,18 +107,16 @@ impl FromRequestParts<Arc<AppState>> for Writer {
 
     /// A device token, or Basic auth of a user allowed to ingest.
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let bearer = authorization_of(parts)
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        if let Some(token) = bearer {
+        if let Some(token) = bearer_token(&parts.headers) {
             // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
             return match state.storage.device_by_token_hash(&hash_token(token)).await? {
                 Some(device) => {
                     Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
                 }
-                None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
+                None => {
+                    crate::telemetry::series::auth_failure("device_token");
+                    Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token."))
+                }
             };
         }
         let reader = sign_in(state, parts).await?;
