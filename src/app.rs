@@ -137,9 +137,15 @@ pub async fn serve_with_metrics(
         );
         tokio::spawn(run)
     });
-    let served =
-        server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
-            .await;
+    let served = server::run(
+        listener,
+        router(state.clone()),
+        tls,
+        config.limits.clone(),
+        config.trusted_proxies.clone(),
+        shutdown,
+    )
+    .await;
     if let Some(metrics_server) = metrics_server {
         metrics_server.await??;
     }

@@ -231,11 +231,9 @@ impl Settings {
                                     settings.metrics_token =
                                         Some(MetricsToken::new(&entry.string()?).map_err(|e| entry.error(e))?)
                                 }
-                                _ => bail!(
-                                    "{}: unknown key `{name}` (the keys are {})",
-                                    path.display(),
-                                    KEYS.join(", ")
-                                ),
+                                _ => {
+                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
                             }
                         }
                     }

@@ -42,8 +42,8 @@ pub async fn post_bins(
             format!("The body exceeds the limit of {} bytes; send smaller batches.", state.max_body_bytes),
         )
     })?;
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| rejected(ApiError::bad_request("invalid_body", "The body is not UTF-8.")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| rejected(ApiError::bad_request("invalid_body", "The body is not UTF-8.")))?;
     let ndjson = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -82,32 +82,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/stores", get(stores::list).fallback(method_not_allowed))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         // Not in the OpenAPI document, and every refusal is the 404 of an unknown path (even a 405).
-        .route(prometheus::METRICS_PATH, get(prometheus::scrape_with_token).fallback(|| async { ApiError::not_found() }))
-        .with_state(state);
-    api.merge(openapi::routes())
-        .merge(dashboard::routes())
-        .fallback(|| async { ApiError::not_found() })
-        .layer(
-            // Outermost first. The id is set before the span is made, so the span carries it.
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_request(())
-                        .on_response(record_response)
-                        .on_body_chunk(())
-                        .on_eos(())
-                        .on_failure(()),
-                )
-                .layer(middleware::from_fn(prometheus::track))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CompressionLayer::new().gzip(true).br(true))
-                .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
-                .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
-                .layer(TimeoutLayer::new(limits.timeout))
-                .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+        .route(
+            prometheus::METRICS_PATH,
+            get(prometheus::scrape_with_token).fallback(|| async { ApiError::not_found() }),
         )
+        .with_state(state);
+    api.merge(openapi::routes()).merge(dashboard::routes()).fallback(|| async { ApiError::not_found() }).layer(
+        // Outermost first. The id is set before the span is made, so the span carries it.
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(record_response)
+                    .on_body_chunk(())
+                    .on_eos(())
+                    .on_failure(()),
+            )
+            .layer(middleware::from_fn(prometheus::track))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CompressionLayer::new().gzip(true).br(true))
+            .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
+            .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
+            .layer(TimeoutLayer::new(limits.timeout))
+            .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+    )
 }
 
 #[derive(Clone, Copy)]

@@ -418,8 +418,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         println!("  Prometheus metrics: http://{}/metrics", metrics.local_addr()?);
     }
     let config = app::ServerConfig::from_settings(&settings);
-    let result =
-        app::serve_with_metrics(storage, listener, metrics_listener, config, app::shutdown_signal()).await;
+    let result = app::serve_with_metrics(storage, listener, metrics_listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
     result
 }

@@ -217,10 +217,7 @@ fn user_at(row: &tokio_postgres::Row, at: usize) -> Option<UserCredentials> {
 }
 
 fn publication_mark_from(generation: i64, published_at: i64) -> PublicationMark {
-    PublicationMark {
-        generation,
-        published_at: stored_publication_time(published_at),
-    }
+    PublicationMark { generation, published_at: stored_publication_time(published_at) }
 }
 
 impl PostgresStorage {

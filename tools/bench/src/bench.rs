@@ -516,10 +516,7 @@ impl Target {
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         ensure!(requests > 0.0, "/metrics counted no requests:\n{text}");
-        progress(format_args!(
-            "/metrics: {} lines, {requests} requests counted over HTTP",
-            text.lines().count()
-        ));
+        progress(format_args!("/metrics: {} lines, {requests} requests counted over HTTP", text.lines().count()));
         Ok(())
     }
 
