@@ -5,17 +5,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{AppState, router};
-use crate::config::{self, Settings};
+use crate::config::{self, MetricsToken, Settings};
 use crate::domain::publication::PublicationPolicy;
 use crate::forwarded::TrustedProxies;
 use crate::ingest::mqtt;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
 use crate::{publish, retention};
+use crate::telemetry::series;
 
 /// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]
@@ -40,6 +42,9 @@ pub struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
     /// Days of published minute data kept (pruned at start and daily); `None`: all of it.
     pub retention_minute_days: Option<u32>,
+    /// The bearer token that opens `GET /metrics` on the API's listener; without it, only a metrics
+    /// listener serves it.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,7 @@ impl ServerConfig {
             auth_failures_per_minute: settings.auth_failures_per_minute,
             trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             retention_minute_days: settings.retention_minute_days,
+            metrics_token: settings.metrics_token.clone(),
         }
     }
 
@@ -83,6 +89,21 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(storage, listener, None, config, shutdown).await
+}
+
+/// As [`serve`], and serves `GET /metrics` alone, without authentication, on `metrics_listener`
+/// (`serve --metrics-listen`). Metrics are recorded only with a metrics listener or a metrics token.
+pub async fn serve_with_metrics(
+    storage: Arc<dyn Storage>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if metrics_listener.is_some() || config.metrics_token.is_some() {
+        series::install();
+    }
     let local_addr = listener.local_addr()?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key)?),
@@ -96,6 +117,7 @@ pub async fn serve(
         request_timeout: config.request_timeout,
         max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
+        metrics_token: config.metrics_token.clone(),
     });
     let schedule =
         publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;
@@ -107,8 +129,33 @@ pub async fn serve(
         .map(|days| tokio::spawn(retention::run(storage.clone(), days, publisher_stopped.clone())));
     let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
-    server::run(listener, router(state.clone()), tls, config.limits.clone(), config.trusted_proxies.clone(), shutdown)
-        .await?;
+    let shutdown = shutdown.shared();
+    // Plain HTTP and no trusted proxies: the metrics listener is for a scraper on a private network.
+    let metrics_server = metrics_listener.map(|listener| {
+        tracing::info!(metrics_addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "serving /metrics");
+        let run = server::run(
+            listener,
+            crate::api::prometheus::metrics_router(state.clone()),
+            None,
+            config.limits.clone(),
+            TrustedProxies::default(),
+            shutdown.clone(),
+        );
+        tokio::spawn(run)
+    });
+    let served = server::run(
+        listener,
+        router(state.clone()),
+        tls,
+        config.limits.clone(),
+        config.trusted_proxies.clone(),
+        shutdown,
+    )
+    .await;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.await??;
+    }
+    served?;
     let _ = stop_publisher.send(true);
     for task in [publisher, pruner, subscriber].into_iter().flatten() {
         let _ = task.await;

@@ -1,6 +1,8 @@
 //! The settings of `footfall serve`, each with its default written once here, layered: defaults, then a
 //! TOML file (`--config PATH` or `FOOTFALL_CONFIG`), then `FOOTFALL_*` environment variables, then flags.
 //! clap reads the variables and flags (a flag wins over its variable); this module lays them over the file.
+//! The one exception is the metrics token: a secret has no flag (flags show in `ps`), so it comes from the
+//! file or [`METRICS_TOKEN_ENV`] only.
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,10 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest query string accepted; not a setting.
 pub const MAX_QUERY_BYTES: usize = 4096;
+/// The variable of `metrics.token`.
+pub const METRICS_TOKEN_ENV: &str = "FOOTFALL_METRICS_TOKEN";
+/// The shortest metrics token accepted: `/metrics` has no sign-in throttle, so a token must not be guessable.
+const MIN_METRICS_TOKEN_CHARS: usize = 16;
 
 /// The flags of the settings, each also read from its `FOOTFALL_*` variable. Unset ones fall back to the
 /// file, then to the defaults (`footfall config show` prints the effective values).
@@ -77,6 +83,44 @@ pub struct SettingsArgs {
     /// daily (unset: keep it forever).
     #[arg(long, env = "FOOTFALL_RETENTION_MINUTE_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_minute_days: Option<u32>,
+    /// Also serve Prometheus metrics (GET /metrics, and nothing else, without authentication) on this
+    /// address, e.g. 127.0.0.1:9464; keep it off public networks.
+    #[arg(long, env = "FOOTFALL_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+}
+
+/// The bearer token that opens `GET /metrics` on the main listener. Never printed (its `Debug` is
+/// redacted) and compared in constant time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Validates a token: at least 16 characters, no whitespace (it travels in an HTTP header).
+    pub fn new(token: &str) -> Result<MetricsToken, String> {
+        if token.chars().count() < MIN_METRICS_TOKEN_CHARS {
+            return Err(format!("the metrics token must have at least {MIN_METRICS_TOKEN_CHARS} characters"));
+        }
+        if !token.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("the metrics token must be printable ASCII without spaces".to_owned());
+        }
+        Ok(MetricsToken(token.to_owned()))
+    }
+
+    /// The token itself, for a client that must send it (the benchmark); never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this token.
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), presented.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("MetricsToken(***)")
+    }
 }
 
 /// The effective settings of `serve`.
@@ -108,6 +152,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Days of published minute data kept; `None`: all of it.
     pub retention_minute_days: Option<u32>,
+    /// Also serve `/metrics` alone, without authentication, on this address.
+    pub metrics_listen: Option<String>,
+    /// The bearer token that opens `/metrics` on the main listener.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Default for Settings {
@@ -126,12 +174,14 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             retention_minute_days: None,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
 
 /// The keys of the file, in the order `config show` prints them.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 16] = [
     "database_url",
     "listen",
     "publish_interval",
@@ -146,6 +196,8 @@ const KEYS: [&str; 14] = [
     "trusted_proxies",
     "log_format",
     "retention.minute_days",
+    "metrics.listen",
+    "metrics.token",
 ];
 
 impl Settings {
@@ -177,14 +229,31 @@ impl Settings {
                             LogFormat::from_str(&entry.string()?, false).map_err(|_| entry.error("not text or json"))?
                     }
                     "retention" => {
-                        let table = value.as_table().ok_or_else(|| entry.error("expected minute_days = DAYS"))?;
+                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([retention])"))?;
                         for (key, value) in table {
-                            let key = format!("retention.{key}");
-                            let entry = Entry { file: path, key: &key, value };
+                            let name = format!("retention.{key}");
+                            let entry = Entry { file: path, key: &name, value };
                             match key.as_str() {
-                                "retention.minute_days" => settings.retention_minute_days = Some(entry.days()?),
+                                "minute_days" => settings.retention_minute_days = Some(entry.days()?),
                                 _ => {
-                                    bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", "))
+                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
+                            }
+                        }
+                    }
+                    "metrics" => {
+                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([metrics])"))?;
+                        for (key, value) in table {
+                            let name = format!("metrics.{key}");
+                            let entry = Entry { file: path, key: &name, value };
+                            match key.as_str() {
+                                "listen" => settings.metrics_listen = Some(entry.string()?),
+                                "token" => {
+                                    settings.metrics_token =
+                                        Some(MetricsToken::new(&entry.string()?).map_err(|e| entry.error(e))?)
+                                }
+                                _ => {
+                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
                                 }
                             }
                         }
@@ -210,6 +279,10 @@ impl Settings {
         }
         settings.log_format = a.log_format.unwrap_or(settings.log_format);
         settings.retention_minute_days = a.retention_minute_days.or(settings.retention_minute_days);
+        settings.metrics_listen = a.metrics_listen.or(settings.metrics_listen);
+        if let Ok(token) = std::env::var(METRICS_TOKEN_ENV) {
+            settings.metrics_token = Some(MetricsToken::new(&token).map_err(|e| anyhow!("{METRICS_TOKEN_ENV}: {e}"))?);
+        }
         settings.tls = match (a.tls_cert.or(tls_cert), a.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -223,7 +296,8 @@ impl Settings {
         self.database.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
     }
 
-    /// The settings as a TOML file `--config` accepts, with passwords and tokens in URLs redacted.
+    /// The settings as a TOML file `--config` accepts, with passwords and tokens in URLs, and the
+    /// metrics token, redacted.
     pub fn to_toml(&self) -> String {
         let string = |text: &str| toml::Value::String(text.to_owned()).to_string();
         let path = |path: &Path| string(&path.display().to_string());
@@ -248,6 +322,8 @@ impl Settings {
         line("trusted_proxies", Some(format!("[{}]", proxies.join(", "))));
         line("log_format", Some(string(self.log_format.name())));
         line("retention.minute_days", self.retention_minute_days.map(|days| days.to_string()));
+        line("metrics.listen", self.metrics_listen.as_deref().map(string));
+        line("metrics.token", self.metrics_token.as_ref().map(|_| string(HIDDEN)));
         out
     }
 }
@@ -314,10 +390,12 @@ fn format_interval(duration: Duration) -> String {
     }
 }
 
+/// What a redacted secret shows instead.
+const HIDDEN: &str = "***";
+
 /// Hides the password of a URL's user part and the values of query parameters that hold secrets
 /// (`password`, `token`, `secret`, `key`).
 pub fn redact_url(url: &str) -> String {
-    const HIDDEN: &str = "***";
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);

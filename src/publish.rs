@@ -12,8 +12,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use crate::domain::publication::PublicationPolicy;
+use crate::domain::publication::{PublicationPolicy, PublishSummary};
 use crate::storage::{Result, Storage};
+use crate::telemetry::series::{self, Trigger};
 
 /// Parses `15m`, `1h`, `30s`, `900` (seconds) or `0`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -41,7 +42,7 @@ pub fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
 pub async fn after_write(storage: &dyn Storage, now: Timestamp) -> Result<bool> {
     let on_ingest = storage.publication_policy().await? == PublicationPolicy::OnIngest;
     if on_ingest {
-        storage.publish(now, None).await?;
+        publish(storage, now, None, Trigger::Write).await?;
     }
     Ok(on_ingest)
 }
@@ -55,7 +56,7 @@ pub async fn at_start(storage: &dyn Storage, policy: PublicationPolicy) -> Resul
         PublicationPolicy::Scheduled { interval } => Ok(Some(interval)),
         PublicationPolicy::OnIngest => {
             if storage.has_pending().await? {
-                storage.publish(Timestamp::now(), None).await?;
+                publish(storage, Timestamp::now(), None, Trigger::Start).await?;
             }
             Ok(None)
         }
@@ -71,12 +72,29 @@ pub async fn run_schedule(storage: Arc<dyn Storage>, interval: Duration, mut sto
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        match storage.publish(Timestamp::now(), Some(slot)).await {
+        match publish(storage.as_ref(), Timestamp::now(), Some(slot), Trigger::Schedule).await {
             Ok(Some(summary)) => tracing::info!(slot, bins = summary.bins, periods = summary.periods, "published"),
             Ok(None) => tracing::debug!(slot, "slot already published by another server"),
             Err(error) => tracing::error!(slot, %error, "scheduled publication failed; the next slot retries"),
         }
     }
+}
+
+/// [`crate::storage::PublicationStore::publish`], timed and counted for `/metrics`.
+async fn publish(
+    storage: &dyn Storage,
+    now: Timestamp,
+    slot: Option<i64>,
+    trigger: Trigger,
+) -> Result<Option<PublishSummary>> {
+    let started = std::time::Instant::now();
+    let published = storage.publish(now, slot).await;
+    match &published {
+        Ok(Some(summary)) => series::publication(trigger, started.elapsed(), Some(summary.bins)),
+        Ok(None) => {} // another server published the slot
+        Err(_) => series::publication(trigger, started.elapsed(), None),
+    }
+    published
 }
 
 #[cfg(test)]

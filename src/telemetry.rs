@@ -1,5 +1,8 @@
 //! Logging set-up: structured logs to stderr, as text or one JSON object per line, filtered by `RUST_LOG`
-//! (default `info`). Colours only on a terminal, so files and pipes get no ANSI escapes.
+//! (default `info`). Colours only on a terminal, so files and pipes get no ANSI escapes. The Prometheus
+//! series and their recorder are [`series`].
+
+pub mod series;
 
 use std::io::IsTerminal;
 

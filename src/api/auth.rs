@@ -234,6 +234,7 @@ impl Authenticator {
             credentials,
         };
         if let Some(retry_after) = attempt.keys().filter_map(|key| self.throttle(key).check(key).err()).max() {
+            crate::telemetry::series::throttled();
             return Err(ApiError::throttled(retry_after));
         }
         Ok(attempt)
@@ -247,6 +248,7 @@ impl Authenticator {
             // Only the name is forgiven: a valid account must not reset its address's failures.
             Ok(_) => self.by_username.record_success(&attempt.username_key),
             Err(error) if error.code == "authentication_failed" => {
+                crate::telemetry::series::auth_failure("password");
                 attempt.keys().for_each(|key| self.throttle(key).record_failure(key));
             }
             Err(_) => {}
@@ -267,9 +269,11 @@ impl Authenticator {
         if let Some(key) = &address_key
             && let Err(retry_after) = self.by_address.check(key)
         {
+            crate::telemetry::series::throttled();
             return Err(ApiError::throttled(retry_after));
         }
         let fail = |detail: &'static str| {
+            crate::telemetry::series::auth_failure("api_token");
             if let Some(key) = &address_key {
                 self.by_address.record_failure(key);
             }

@@ -62,6 +62,11 @@ impl ApiError {
         ApiError { bearer: true, ..Self::new(StatusCode::UNAUTHORIZED, "authentication_failed", detail) }
     }
 
+    /// 404: no such path (also what `/metrics` answers to anyone it does not serve).
+    pub fn not_found() -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
+    }
+
     /// 404: the store does not exist or is outside the user's scope (one answer, so scope leaks nothing).
     pub fn store_not_found() -> ApiError {
         Self::new(StatusCode::NOT_FOUND, "store_code_not_found", "Store with this store_code not found.")

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::AppState;
 use super::auth::{hash_token, is_api_token, parse_bearer};
@@ -68,6 +68,11 @@ fn authorization_of(parts: &Parts) -> Option<&[u8]> {
     parts.headers.get(header::AUTHORIZATION).map(|value| value.as_bytes())
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme is case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|value| parse_bearer(value.as_bytes()))
+}
+
 /// The request log's `user` field, declared empty by the request span (`api::request_span`).
 fn record_user(username: &str) {
     tracing::Span::current().record("user", username);
@@ -77,7 +82,7 @@ fn record_user(username: &str) {
 /// Basic auth: the throttle, one trip to the store for the account, the catalog and the mark, then the
 /// password check (through the verification cache).
 async fn sign_in(state: &AppState, parts: &Parts) -> Result<Reader, ApiError> {
-    if let Some(token) = authorization_of(parts).and_then(parse_bearer) {
+    if let Some(token) = bearer_token(&parts.headers) {
         let signed_in = state.authenticator.authenticate_token(&state.storage, token, client_of(parts)).await?;
         record_user(&format!("{} (token {})", signed_in.grant.username, signed_in.grant.name));
         return Ok(Reader { user: signed_in.user, catalog: signed_in.catalog, mark: signed_in.mark });
@@ -103,7 +108,7 @@ impl FromRequestParts<Arc<AppState>> for Writer {
 
     /// A device token, or Basic auth of a user allowed to ingest; API tokens only read.
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        if let Some(token) = authorization_of(parts).and_then(parse_bearer) {
+        if let Some(token) = bearer_token(&parts.headers) {
             if is_api_token(token) {
                 return Err(forbidden(
                     "API tokens only read; write with a device token or Basic auth of a user allowed to ingest.",
@@ -114,7 +119,10 @@ impl FromRequestParts<Arc<AppState>> for Writer {
                 Some(device) => {
                     Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
                 }
-                None => Err(ApiError::invalid_token("Invalid device token.")),
+                None => {
+                    crate::telemetry::series::auth_failure("device_token");
+                    Err(ApiError::invalid_token("Invalid device token."))
+                }
             };
         }
         let reader = sign_in(state, parts).await?;

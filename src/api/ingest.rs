@@ -19,6 +19,7 @@ use crate::domain::time::parse_instant;
 use crate::ingest::parse_batch;
 use crate::ingest::service::{self, IngestError, Permission};
 use crate::publish;
+use crate::telemetry::series::{self, Source};
 
 /// The answer to an accepted ingest.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -41,31 +42,39 @@ pub async fn post_bins(
             format!("The body exceeds the limit of {} bytes; send smaller batches.", state.max_body_bytes),
         )
     })?;
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("invalid_body", "The body is not UTF-8."))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| rejected(ApiError::bad_request("invalid_body", "The body is not UTF-8.")))?;
     let ndjson = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-ndjson"));
-    let records = parse_batch(text, ndjson).map_err(|error| ApiError::bad_request("invalid_bin", error.to_string()))?;
+    let records =
+        parse_batch(text, ndjson).map_err(|error| rejected(ApiError::bad_request("invalid_bin", error.to_string())))?;
     let accepted = records.len();
     let permission = match &writer.identity {
         WriterIdentity::Device(device) => Permission::Device(*device),
         WriterIdentity::User(user) => Permission::Scope(&user.scope),
     };
-    service::ingest(state.storage.as_ref(), &writer.catalog, permission, records).await.map_err(
+    let stored = service::ingest(state.storage.as_ref(), &writer.catalog, permission, records).await.map_err(
         |error| match error {
-            IngestError::UnknownDevice { position, device_id } => ApiError::bad_request(
+            IngestError::UnknownDevice { position, device_id } => rejected(ApiError::bad_request(
                 "invalid_bin",
                 format!("bins[{position}].device_id: unknown device {device_id:?}"),
-            ),
-            IngestError::OtherDevice { position, device_id } => forbidden(format!(
-                "bins[{position}].device_id: this token may only write bins of its own device, not {device_id:?}"
             )),
+            IngestError::OtherDevice { position, device_id } => rejected(forbidden(format!(
+                "bins[{position}].device_id: this token may only write bins of its own device, not {device_id:?}"
+            ))),
             IngestError::Storage(error) => error.into(),
         },
     )?;
+    series::bins_ingested(Source::Http, stored);
     Ok(Json(Accepted { accepted }))
+}
+
+/// Counts a batch refused for a bad record (`/metrics`) and passes its refusal on.
+fn rejected(refusal: ApiError) -> ApiError {
+    series::records_rejected(Source::Http);
+    refusal
 }
 
 /// An occupancy correction as posted.

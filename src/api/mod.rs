@@ -7,6 +7,7 @@ pub mod extract;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod prometheus;
 pub mod render;
 pub mod status;
 pub mod stores;
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 use tracing::field::Empty;
 
+use crate::config::MetricsToken;
 use crate::server::ClientAddr;
 use crate::storage::Storage;
 use auth::Authenticator;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub scheme: &'static str,
     /// The host of the links when a request has no Host header.
     pub default_host: String,
+    /// The bearer token that opens `GET /metrics` on this listener; without one it is a 404 here.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// The visits endpoint.
@@ -77,30 +81,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/status", get(status::status).fallback(method_not_allowed))
         .route("/api/stores", get(stores::list).fallback(method_not_allowed))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .with_state(state);
-    api.merge(openapi::routes())
-        .merge(dashboard::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.") })
-        .layer(
-            // Outermost first. The id is set before the span is made, so the span carries it.
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_request(())
-                        .on_response(record_response)
-                        .on_body_chunk(())
-                        .on_eos(())
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CompressionLayer::new().gzip(true).br(true))
-                .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
-                .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
-                .layer(TimeoutLayer::new(limits.timeout))
-                .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+        // Not in the OpenAPI document, and every refusal is the 404 of an unknown path (even a 405).
+        .route(
+            prometheus::METRICS_PATH,
+            get(prometheus::scrape_with_token).fallback(|| async { ApiError::not_found() }),
         )
+        .with_state(state);
+    api.merge(openapi::routes()).merge(dashboard::routes()).fallback(|| async { ApiError::not_found() }).layer(
+        // Outermost first. The id is set before the span is made, so the span carries it.
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(record_response)
+                    .on_body_chunk(())
+                    .on_eos(())
+                    .on_failure(()),
+            )
+            .layer(middleware::from_fn(prometheus::track))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CompressionLayer::new().gzip(true).br(true))
+            .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
+            .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
+            .layer(TimeoutLayer::new(limits.timeout))
+            .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+    )
 }
 
 #[derive(Clone, Copy)]

@@ -394,6 +394,14 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    let metrics_listener = match &settings.metrics_listen {
+        Some(listen) => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
     if demo {
         eprintln!("creating demo data in {url} ...");
         let credentials = demo::create(storage.as_ref(), 7, jiff::Timestamp::now()).await?;
@@ -415,8 +423,11 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     } else {
         println!("footfall is serving {url} on {scheme}://{address}/ (API reference: {scheme}://{address}/api/docs)");
     }
+    if let Some(metrics) = &metrics_listener {
+        println!("  Prometheus metrics: http://{}/metrics", metrics.local_addr()?);
+    }
     let config = app::ServerConfig::from_settings(&settings);
-    let result = app::serve(storage, listener, config, app::shutdown_signal()).await;
+    let result = app::serve_with_metrics(storage, listener, metrics_listener, config, app::shutdown_signal()).await;
     drop(temporary_dir);
     result
 }

@@ -1,10 +1,11 @@
 //! The domain: identifiers and typed keys, the catalog of stores, devices and users, count bins,
 //! minutes and time zones, occupancy periods and page arithmetic, publication, rollup verification,
-//! pagination. Nothing here knows about HTTP or a database.
+//! pagination, what monitoring reads. Nothing here knows about HTTP or a database.
 
 pub mod bins;
 pub mod catalog;
 pub mod keys;
+pub mod monitoring;
 pub mod occupancy;
 pub mod pagination;
 pub mod periods;

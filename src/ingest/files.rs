@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use super::service::{self, IngestError, Permission};
 use super::{Format, RecordError};
 use crate::storage::Storage;
+use crate::telemetry::series::{self, Source};
 
 /// Ingests each file in its own transaction; reports every rejected file and fails if any was.
 pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Result<()> {
@@ -26,8 +27,12 @@ pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Re
     for file in files {
         progress.set_message(file.clone());
         match ingest_file(storage, file).await {
-            Ok(count) => records += count,
+            Ok(count) => {
+                series::bins_ingested(Source::File, count);
+                records += count;
+            }
             Err(error) => {
+                series::records_rejected(Source::File);
                 progress.suspend(|| eprintln!("{file}: rejected: {error:#}"));
                 rejected.push(file.as_str());
             }

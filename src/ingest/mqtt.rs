@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::parse_batch;
 use super::service::{self, IngestError, Permission, active_device};
 use crate::storage::{Storage, StorageError};
+use crate::telemetry::series::{self, Source};
 
 /// The topics subscribed to: one per device, its id in the middle.
 pub const TOPIC_FILTER: &str = "footfall/+/bins";
@@ -90,6 +91,7 @@ async fn handle(storage: &dyn Storage, message: &Publish) -> bool {
     match store(storage, topic, &message.payload).await {
         Ok(count) => {
             tracing::debug!(topic, count, "MQTT bins stored");
+            series::bins_ingested(Source::Mqtt, count);
             true
         }
         Err(Refused::NotStored(error)) => {
@@ -98,6 +100,7 @@ async fn handle(storage: &dyn Storage, message: &Publish) -> bool {
         }
         Err(Refused::Invalid(reason)) => {
             tracing::warn!(topic, %reason, "MQTT message rejected");
+            series::records_rejected(Source::Mqtt);
             true
         }
     }
@@ -112,8 +115,8 @@ enum Refused {
 }
 
 /// Stores the bins of a message on `footfall/<device_id>/bins`, all of which must be that device's.
-/// Returns how many the message held.
-async fn store(storage: &dyn Storage, topic: &str, payload: &[u8]) -> Result<usize, Refused> {
+/// Returns how many distinct bins it wrote.
+async fn store(storage: &dyn Storage, topic: &str, payload: &[u8]) -> Result<u64, Refused> {
     let device_id = topic
         .strip_prefix("footfall/")
         .and_then(|rest| rest.strip_suffix("/bins"))
@@ -122,12 +125,11 @@ async fn store(storage: &dyn Storage, topic: &str, payload: &[u8]) -> Result<usi
     let trimmed = text.trim();
     let ndjson = !trimmed.starts_with('[') && trimmed.contains('\n');
     let records = parse_batch(text, ndjson).map_err(|error| Refused::Invalid(error.to_string()))?;
-    let count = records.len();
     let catalog = storage.catalog().await.map_err(|error| Refused::Invalid(error.to_string()))?;
     let device =
         active_device(&catalog, device_id).ok_or_else(|| Refused::Invalid(format!("unknown device {device_id:?}")))?;
     match service::ingest(storage, &catalog, Permission::Device(device.key), records).await {
-        Ok(_) => Ok(count),
+        Ok(stored) => Ok(stored),
         Err(IngestError::Storage(error)) => Err(Refused::NotStored(error)),
         // The topic's device is active, so any other device id is refused.
         Err(IngestError::UnknownDevice { position, device_id } | IngestError::OtherDevice { position, device_id }) => {

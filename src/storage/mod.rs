@@ -22,6 +22,7 @@ use crate::domain::catalog::{
     Catalog, Device, DeviceStatus, NewScope, NewStore, NewUser, Store, StoreScope, UserCredentials,
 };
 use crate::domain::keys::{ApiTokenKey, DeviceKey, StoreKey, UserKey};
+use crate::domain::monitoring::MonitoringSnapshot;
 use crate::domain::periods::{UnknownDeviceKey, locate_page, touched_periods};
 use crate::domain::publication::{PublicationMark, PublicationPolicy, PublicationState, PublishSummary};
 use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery, TokenContext};
@@ -106,6 +107,26 @@ fn policy_seconds(policy: PublicationPolicy) -> Result<i64> {
 /// An instant stored as Unix milliseconds.
 fn stored_instant(milliseconds: i64) -> Timestamp {
     Timestamp::from_millisecond(milliseconds).expect("stored instants are in range")
+}
+
+/// The last publication, stored as Unix milliseconds, -1 before the first.
+fn stored_publication_time(millis: i64) -> Option<Timestamp> {
+    (millis >= 0).then(|| stored_instant(millis))
+}
+
+/// The snapshot from the scalar columns of [`MONITORING_QUERY`] and its devices.
+fn monitoring_snapshot(
+    pending_bins: i64,
+    published_at: i64,
+    interval_seconds: i64,
+    devices: Vec<DeviceStatus>,
+) -> Result<MonitoringSnapshot> {
+    Ok(MonitoringSnapshot {
+        pending_bins: pending_bins as u64,
+        last_published_at: stored_publication_time(published_at),
+        policy: policy_from_seconds(interval_seconds)?,
+        devices,
+    })
 }
 
 /// A minute stored as Unix seconds.
@@ -204,7 +225,7 @@ pub trait ReadStore: Send + Sync + 'static {
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
 }
 
-/// Backups, consistency checks and retention.
+/// Backups, consistency checks, retention and monitoring.
 #[async_trait]
 pub trait Maintenance: Send + Sync + 'static {
     /// A consistent copy of the whole store at `path`, taken while it is in use.
@@ -215,7 +236,23 @@ pub trait Maintenance: Send + Sync + 'static {
     /// of every occupancy period before `before` (see [`PruneBefore::cutoff`]), in one transaction.
     /// Pending bins are left to their publication.
     async fn prune(&self, before: PruneBefore) -> Result<PruneSummary>;
+    /// What a metrics scrape shows of the database, in one query: pending bins, the last publication,
+    /// the policy and the active devices' last bins.
+    async fn monitoring(&self) -> Result<MonitoringSnapshot>;
 }
+
+/// The query of [`Maintenance::monitoring`], the same in both engines: one row per active device, in the
+/// columns of a device status (see the engines' `device_status`), then the pending bins, the last
+/// publication and the publication interval (`$1` is [`PUBLISH_INTERVAL_KEY`]); one row of NULL device
+/// columns when there is no device.
+const MONITORING_QUERY: &str = "SELECT d.device_id, d.code, d.last_bin_minute, d.last_seen_at, d.active,
+        (SELECT count(*) FROM pending_bins),
+        (SELECT value FROM meta WHERE key = 'last_published_at'),
+        (SELECT value FROM meta WHERE key = $1)
+    FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL AS active
+        FROM devices d JOIN stores s ON s.id = d.store_id WHERE d.removed_at IS NULL) AS d ON true
+    ORDER BY d.device_id";
 
 /// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so
 /// `Arc<dyn Storage>` serves them all. Implemented by every type that has them.

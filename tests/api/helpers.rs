@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use footfall::app::{ServerConfig, serve};
+use footfall::app::{ServerConfig, serve_with_metrics};
 use footfall::storage::{self, Storage};
 use serde_json::Value;
 
@@ -143,11 +143,30 @@ impl TestApp {
         dir: Option<tempfile::TempDir>,
         config: ServerConfig,
     ) -> TestApp {
+        Self::spawn_listening(backend, database_url, dir, config, None).await
+    }
+
+    /// A server over a fresh database that also serves `/metrics` on a metrics listener; returns it with
+    /// that listener's base URL.
+    pub async fn spawn_with_metrics_listener(backend: Backend, config: ServerConfig) -> (TestApp, String) {
+        let (database_url, dir) = fresh_database(backend).await;
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_url = format!("http://{}", metrics.local_addr().unwrap());
+        (Self::spawn_listening(backend, database_url, dir, config, Some(metrics)).await, metrics_url)
+    }
+
+    async fn spawn_listening(
+        backend: Backend,
+        database_url: String,
+        dir: Option<tempfile::TempDir>,
+        config: ServerConfig,
+        metrics_listener: Option<tokio::net::TcpListener>,
+    ) -> TestApp {
         let storage = storage::open(&database_url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(storage.clone(), listener, config, async {
+        let server = tokio::spawn(serve_with_metrics(storage.clone(), listener, metrics_listener, config, async {
             let _ = stopped.await;
         }));
         TestApp {

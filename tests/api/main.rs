@@ -12,6 +12,7 @@ mod mqtt;
 mod oracle;
 mod pagination;
 mod policy;
+mod prometheus;
 mod publication;
 mod publication_policy;
 mod retention;

@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// A device's status from columns `at..at + 5` of a row: device id, store code, last bin minute, last
+/// seen (ms), active.
+pub(super) fn device_status(row: &tokio_postgres::Row, at: usize) -> Result<DeviceStatus> {
+    Ok(DeviceStatus {
+        device_id: DeviceId::parse(row.get(at)).map_err(StorageError::Invalid)?,
+        store_code: StoreCode::parse(row.get(at + 1)).map_err(StorageError::Invalid)?,
+        last_bin_minute: row.get::<_, Option<i64>>(at + 2).and_then(Minute::from_unix_seconds),
+        last_seen_at: row.get::<_, Option<i64>>(at + 3).and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+        active: row.get(at + 4),
+    })
+}
+
 #[async_trait]
 impl CatalogStore for PostgresStorage {
     async fn catalog(&self) -> Result<Arc<Catalog>> {
@@ -104,17 +116,7 @@ impl CatalogStore for PostgresStorage {
                 &[],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeviceStatus {
-                    device_id: DeviceId::parse(row.get(0)).map_err(StorageError::Invalid)?,
-                    store_code: StoreCode::parse(row.get(1)).map_err(StorageError::Invalid)?,
-                    active: row.get(4),
-                    last_bin_minute: row.get::<_, Option<i64>>(2).and_then(Minute::from_unix_seconds),
-                    last_seen_at: row.get::<_, Option<i64>>(3).and_then(|ms| Timestamp::from_millisecond(ms).ok()),
-                })
-            })
-            .collect()
+        rows.iter().map(|row| device_status(row, 0)).collect()
     }
     async fn remove_device(&self, device_id: DeviceId) -> Result<()> {
         let mut client = self.pool.get().await?;

@@ -1,4 +1,4 @@
-//! Backups (left to PostgreSQL's tools), the consistency check and pruning.
+//! Backups (left to PostgreSQL's tools), the consistency check, pruning and the monitoring snapshot.
 
 use super::*;
 
@@ -142,5 +142,17 @@ impl Maintenance for PostgresStorage {
         let report = check(self, &transaction).await?;
         transaction.commit().await?;
         Ok(report)
+    }
+    async fn monitoring(&self) -> Result<MonitoringSnapshot> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(MONITORING_QUERY).await?;
+        let rows = client.query(&statement, &[&PUBLISH_INTERVAL_KEY]).await?;
+        let first = rows.first().expect("the query has a row without devices too");
+        let devices = rows
+            .iter()
+            .filter(|row| row.get::<_, Option<&str>>(0).is_some())
+            .map(|row| super::catalog::device_status(row, 0))
+            .collect::<Result<Vec<_>>>()?;
+        monitoring_snapshot(first.get(5), first.get(6), first.get(7), devices)
     }
 }

@@ -58,8 +58,20 @@ pub const POOL_SIZE_ENV: &str = "FOOTFALL_PG_POOL_SIZE";
 
 /// The PostgreSQL store: a pool of connections to one database.
 pub struct PostgresStorage {
-    pool: Pool,
+    pool: TimedPool,
     catalog: Mutex<Arc<Catalog>>,
+}
+
+/// The pool, recording how long each call waits for a connection: a full pool shows there first.
+struct TimedPool(Pool);
+
+impl TimedPool {
+    async fn get(&self) -> Result<deadpool_postgres::Client, deadpool_postgres::PoolError> {
+        let started = std::time::Instant::now();
+        let client = self.0.get().await;
+        crate::telemetry::series::pool_wait("postgres", None, started.elapsed());
+        client
+    }
 }
 
 /// Keys are bound and read as their row id (bigint).
@@ -208,10 +220,7 @@ fn user_at(row: &tokio_postgres::Row, at: usize) -> Option<UserCredentials> {
 }
 
 fn publication_mark_from(generation: i64, published_at: i64) -> PublicationMark {
-    PublicationMark {
-        generation,
-        published_at: (published_at >= 0).then(|| Timestamp::from_millisecond(published_at).expect("stored")),
-    }
+    PublicationMark { generation, published_at: stored_publication_time(published_at) }
 }
 
 impl PostgresStorage {
@@ -238,7 +247,7 @@ impl PostgresStorage {
             .wait_timeout(Some(Duration::from_secs(30)))
             .create_timeout(Some(Duration::from_secs(10)))
             .build()?;
-        let storage = PostgresStorage { pool, catalog: Mutex::new(Arc::new(Catalog::default())) };
+        let storage = PostgresStorage { pool: TimedPool(pool), catalog: Mutex::new(Arc::new(Catalog::default())) };
         storage.migrate().await?;
         Ok(storage)
     }

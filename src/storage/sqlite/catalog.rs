@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// A device's status from columns `at..at + 5` of a row: device id, store code, last bin minute, last
+/// seen (ms), active.
+pub(super) fn device_status(row: &rusqlite::Row, at: usize) -> Result<DeviceStatus> {
+    Ok(DeviceStatus {
+        device_id: DeviceId::parse(&row.get::<_, String>(at)?).map_err(StorageError::Invalid)?,
+        store_code: StoreCode::parse(&row.get::<_, String>(at + 1)?).map_err(StorageError::Invalid)?,
+        last_bin_minute: row.get::<_, Option<i64>>(at + 2)?.and_then(Minute::from_unix_seconds),
+        last_seen_at: row.get::<_, Option<i64>>(at + 3)?.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+        active: row.get(at + 4)?,
+    })
+}
+
 pub(super) fn user_credentials(connection: &Connection, username: &str) -> Result<Option<UserCredentials>> {
     let user = connection
         .prepare_cached("SELECT id, password_hash, all_stores, can_ingest FROM users WHERE username = ?1")?
@@ -118,26 +130,7 @@ impl CatalogStore for SqliteStorage {
                     "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
                      FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id",
                 )?;
-                let rows = statement.query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<i64>>(2)?,
-                        row.get::<_, Option<i64>>(3)?,
-                        row.get::<_, bool>(4)?,
-                    ))
-                })?;
-                rows.map(|row| {
-                    let (device_id, store_code, last_bin_minute, last_seen_at, active) = row?;
-                    Ok(DeviceStatus {
-                        device_id: DeviceId::parse(&device_id).map_err(StorageError::Invalid)?,
-                        store_code: StoreCode::parse(&store_code).map_err(StorageError::Invalid)?,
-                        active,
-                        last_bin_minute: last_bin_minute.and_then(Minute::from_unix_seconds),
-                        last_seen_at: last_seen_at.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
-                    })
-                })
-                .collect()
+                statement.query_and_then([], |row| device_status(row, 0))?.collect()
             })
         })
         .await

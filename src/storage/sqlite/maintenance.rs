@@ -1,4 +1,4 @@
-//! Backups, the consistency check and pruning.
+//! Backups, the consistency check, pruning and the monitoring snapshot.
 
 use super::*;
 
@@ -115,6 +115,24 @@ impl Maintenance for SqliteStorage {
                 let result = check(inner, connection);
                 connection.execute_batch("COMMIT")?;
                 result
+            })
+        })
+        .await
+    }
+    async fn monitoring(&self) -> Result<MonitoringSnapshot> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare_cached(MONITORING_QUERY)?;
+                let mut rows = statement.query([PUBLISH_INTERVAL_KEY])?;
+                let (mut scalars, mut devices) = (None, Vec::new());
+                while let Some(row) = rows.next()? {
+                    scalars.get_or_insert((row.get(5)?, row.get(6)?, row.get(7)?));
+                    if row.get::<_, Option<String>>(0)?.is_some() {
+                        devices.push(super::catalog::device_status(row, 0)?);
+                    }
+                }
+                let (pending, published_at, interval) = scalars.expect("the query has a row without devices too");
+                monitoring_snapshot(pending, published_at, interval, devices)
             })
         })
         .await

@@ -110,13 +110,20 @@ impl SqliteStorage {
         access: Access,
         work: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let slots = match access {
-            Access::Read => &self.inner.read_slots,
-            Access::Write => &self.inner.write_slots,
+        let (slots, access) = match access {
+            Access::Read => (&self.inner.read_slots, "read"),
+            Access::Write => (&self.inner.write_slots, "write"),
         };
+        let queued = std::time::Instant::now();
         let _slot = slots.acquire().await.map_err(backend)?;
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(backend)?
+        tokio::task::spawn_blocking(move || {
+            // The wait for a slot and then a blocking thread: SQLite's counterpart of a pool wait.
+            crate::telemetry::series::pool_wait("sqlite", Some(access), queued.elapsed());
+            work(&inner)
+        })
+        .await
+        .map_err(backend)?
     }
 }
 

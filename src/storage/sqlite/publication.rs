@@ -88,7 +88,7 @@ pub(super) fn publication_mark(connection: &Connection) -> Result<PublicationMar
     let published_at = meta(connection, "last_published_at")?;
     Ok(PublicationMark {
         generation: meta(connection, "publication_generation")?,
-        published_at: (published_at >= 0).then(|| Timestamp::from_millisecond(published_at).expect("stored")),
+        published_at: stored_publication_time(published_at),
     })
 }
 

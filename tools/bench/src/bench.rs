@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// Print the results as one JSON object (on the last line of stdout) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Run the server with metrics recorded (a metrics token), and scrape `/metrics` once at the end.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// Time zones the stores cycle through: both DST conventions, none, and a date-line-crossing one.
@@ -165,7 +168,16 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServerConfig { publish_interval: Duration::from_secs(15 * 60), ..ServerConfig::default() };
+    let metrics_token = args
+        .metrics
+        .then(|| footfall::config::MetricsToken::new(&format!("{:032x}", rand::random::<u128>())))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let config = ServerConfig {
+        publish_interval: Duration::from_secs(15 * 60),
+        metrics_token: metrics_token.clone(),
+        ..ServerConfig::default()
+    };
     let server_task = tokio::spawn(app::serve(storage.clone(), listener, config.clone(), async {
         let _ = stopped.await;
     }));
@@ -185,6 +197,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             max_query_bytes: config.max_query_bytes,
             scheme: "http",
             default_host: address.to_string(),
+            metrics_token: config.metrics_token.clone(),
         })),
     });
 
@@ -238,6 +251,9 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         pages_measured: walk_pages,
     };
 
+    if let Some(token) = &metrics_token {
+        target.scrape_metrics(token).await?;
+    }
     let _ = stop.send(());
     server_task.await??;
 
@@ -481,6 +497,27 @@ impl Target {
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
         ensure!(status == 200, "GET {path} (in process): {status}: {}", String::from_utf8_lossy(&body));
         Ok(body)
+    }
+
+    /// One scrape of `/metrics` with the token: it must count the requests just measured.
+    async fn scrape_metrics(&self, token: &footfall::config::MetricsToken) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        ensure!(status == 200, "GET /metrics: {status}: {text}");
+        let requests: f64 = text
+            .lines()
+            .filter(|line| line.starts_with("footfall_http_requests_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        ensure!(requests > 0.0, "/metrics counted no requests:\n{text}");
+        progress(format_args!("/metrics: {} lines, {requests} requests counted over HTTP", text.lines().count()));
+        Ok(())
     }
 
     fn page(body: &[u8]) -> anyhow::Result<(u64, usize)> {
@@ -854,7 +891,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_small_benchmark_runs_end_to_end() {
+    async fn a_small_benchmark_runs_end_to_end_with_metrics() {
         let args = BenchArgs {
             bins: 20_000,
             file_bins: 2_000,
@@ -866,6 +903,8 @@ mod tests {
             walk_samples: 2,
             seed: 1,
             json: true,
+            // With metrics on: the scrape at the end must count the requests.
+            metrics: true,
         };
         run(None, args).await.unwrap();
     }
