@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: u32,
     /// Proxies whose `X-Forwarded-For/-Proto/-Host` headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Origins allowed to call the API from a browser (CORS); empty: off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +66,7 @@ impl ServerConfig {
             max_query_bytes: config::MAX_QUERY_BYTES,
             auth_failures_per_minute: settings.auth_failures_per_minute,
             trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
         }
     }
 
@@ -93,6 +96,7 @@ pub async fn serve(
         request_timeout: config.request_timeout,
         max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
+        cors_allowed_origins: config.cors_allowed_origins.clone(),
     });
     let schedule =
         publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;

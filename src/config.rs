@@ -73,6 +73,10 @@ pub struct SettingsArgs {
     /// The request log and other logs on stderr: text, or one JSON object per line.
     #[arg(long, env = "FOOTFALL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// A web origin whose pages may call the API from a browser (CORS), e.g. https://bi.example.com
+    /// (repeatable, or comma-separated); none by default.
+    #[arg(long = "cors-allowed-origin", value_name = "ORIGIN", env = "FOOTFALL_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The effective settings of `serve`.
@@ -102,6 +106,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// The format of the logs on stderr.
     pub log_format: LogFormat,
+    /// Origins allowed to call the API from a browser (CORS); empty: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -119,12 +125,13 @@ impl Default for Settings {
             auth_failures_per_minute: DEFAULT_FAILURES_PER_MINUTE,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
 
 /// The keys of the file, in the order `config show` prints them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "database_url",
     "listen",
     "publish_interval",
@@ -138,6 +145,7 @@ const KEYS: [&str; 13] = [
     "auth_failures_per_minute",
     "trusted_proxies",
     "log_format",
+    "cors.allowed_origins",
 ];
 
 impl Settings {
@@ -168,6 +176,19 @@ impl Settings {
                         settings.log_format =
                             LogFormat::from_str(&entry.string()?, false).map_err(|_| entry.error("not text or json"))?
                     }
+                    "cors" => {
+                        let table = value.as_table().ok_or_else(|| entry.error("expected cors.allowed_origins"))?;
+                        for (key, value) in table {
+                            let key = format!("cors.{key}");
+                            let entry = Entry { file: path, key: &key, value };
+                            match key.as_str() {
+                                "cors.allowed_origins" => settings.cors_allowed_origins = entry.list(parse_origin)?,
+                                _ => {
+                                    bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
+                            }
+                        }
+                    }
                     _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
                 }
             }
@@ -188,6 +209,9 @@ impl Settings {
             settings.trusted_proxies = a.trusted_proxies;
         }
         settings.log_format = a.log_format.unwrap_or(settings.log_format);
+        if !a.cors_allowed_origins.is_empty() {
+            settings.cors_allowed_origins = a.cors_allowed_origins;
+        }
         settings.tls = match (a.tls_cert.or(tls_cert), a.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -225,6 +249,8 @@ impl Settings {
         let proxies: Vec<String> = self.trusted_proxies.iter().map(|network| string(&network.to_string())).collect();
         line("trusted_proxies", Some(format!("[{}]", proxies.join(", "))));
         line("log_format", Some(string(self.log_format.name())));
+        let origins: Vec<String> = self.cors_allowed_origins.iter().map(|origin| string(origin)).collect();
+        line("cors.allowed_origins", Some(format!("[{}]", origins.join(", "))));
         out
     }
 }
@@ -262,12 +288,17 @@ impl Entry<'_> {
     }
 
     fn networks(&self) -> anyhow::Result<Vec<IpNet>> {
-        let items = self.value.as_array().ok_or_else(|| self.error("expected a list of addresses or networks"))?;
+        self.list(TrustedProxies::parse_network)
+    }
+
+    /// A list of strings, each read by `parse`.
+    fn list<T>(&self, parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<Vec<T>> {
+        let items = self.value.as_array().ok_or_else(|| self.error("expected a list of strings"))?;
         items
             .iter()
             .map(|item| {
                 let text = item.as_str().ok_or_else(|| self.error("expected a list of strings"))?;
-                TrustedProxies::parse_network(text).map_err(|reason| self.error(reason))
+                parse(text).map_err(|reason| self.error(reason))
             })
             .collect()
     }
@@ -280,6 +311,25 @@ fn format_interval(duration: Duration) -> String {
         seconds if seconds % 3600 == 0 => format!("{}h", seconds / 3600),
         seconds if seconds % 60 == 0 => format!("{}m", seconds / 60),
         seconds => format!("{seconds}s"),
+    }
+}
+
+/// A CORS origin as browsers send it in `Origin`: `scheme://host[:port]`, lowercased, without a trailing
+/// slash, so that it compares equal. `*` is refused: answers allow credentials, so origins are named.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let valid = match origin.split_once("://") {
+        Some(("http" | "https", authority)) => {
+            !authority.is_empty()
+                && authority.bytes().all(|byte| byte.is_ascii_graphic())
+                && !authority.contains(['/', '?', '#', '@', '*'])
+        }
+        _ => false,
+    };
+    if valid {
+        Ok(origin)
+    } else {
+        Err(format!("{text:?} is not an origin: scheme, host and port only, e.g. https://bi.example.com"))
     }
 }
 
@@ -333,6 +383,15 @@ mod tests {
         );
         assert_eq!(redact_url("mqtt://broker:1883?client_id=a&token=t"), "mqtt://broker:1883?client_id=a&token=***");
         assert_eq!(redact_url("sqlite://footfall.db"), "sqlite://footfall.db");
+    }
+
+    #[test]
+    fn origins_are_normalised_as_browsers_send_them_and_others_refused() {
+        assert_eq!(parse_origin("https://BI.example.com/").as_deref(), Ok("https://bi.example.com"));
+        assert_eq!(parse_origin("http://localhost:3000").as_deref(), Ok("http://localhost:3000"));
+        for bad in ["*", "bi.example.com", "https://", "https://bi.example.com/app", "ftp://x", "https://a b"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 
 use super::AppState;
 use super::auth::hash_token;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::domain::catalog::{Catalog, UserCredentials};
 use crate::domain::keys::DeviceKey;
 use crate::domain::publication::PublicationMark;
@@ -57,7 +57,7 @@ impl Writer {
 
 /// 403 `permission_denied`.
 pub fn forbidden(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission_denied", detail.into())
+    ApiError::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, detail.into())
 }
 
 fn client_of(parts: &Parts) -> Option<IpAddr> {
@@ -108,7 +108,11 @@ impl FromRequestParts<Arc<AppState>> for Writer {
                 Some(device) => {
                     Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
                 }
-                None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_failed", "Invalid device token.")),
+                None => Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::AuthenticationFailed,
+                    "Invalid device token.",
+                )),
             };
         }
         let reader = sign_in(state, parts).await?;

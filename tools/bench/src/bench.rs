@@ -185,6 +185,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             max_query_bytes: config.max_query_bytes,
             scheme: "http",
             default_host: address.to_string(),
+            cors_allowed_origins: Vec::new(),
         })),
     });
 
