@@ -108,3 +108,28 @@ fn errors_name_the_file_the_key_and_the_value() {
     let stderr = String::from_utf8_lossy(&footfall(&["config", "show", "--config", &file], &[]).stderr).into_owned();
     assert!(stderr.contains("max_connections = \"many\""), "{stderr}");
 }
+
+#[test]
+fn cors_origins_come_from_the_file_the_environment_or_flags_and_are_off_by_default() {
+    let origins = |shown: &str| -> Vec<String> {
+        let cors = value(shown, "cors");
+        let list = cors["allowed_origins"].as_array().unwrap_or_else(|| panic!("{shown}"));
+        list.iter().map(|origin| origin.as_str().unwrap().to_owned()).collect()
+    };
+    assert!(origins(&show(&[], &[])).is_empty(), "off by default");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "cors.allowed_origins = [\"https://BI.example.com/\"]\n");
+    assert_eq!(origins(&show(&["--config", &file], &[])), ["https://bi.example.com"], "normalised as browsers send it");
+    let env = [("FOOTFALL_CORS_ALLOWED_ORIGINS", "https://a.example,http://localhost:3000")];
+    assert_eq!(origins(&show(&["--config", &file], &env)), ["https://a.example", "http://localhost:3000"]);
+    let flag = ["--config", &file, "--cors-allowed-origin", "https://b.example"];
+    assert_eq!(origins(&show(&flag, &env)), ["https://b.example"]);
+
+    let bad = write(dir.path(), "[cors]\nallowed_origins = [\"*\"]\n");
+    let output = footfall(&["config", "show", "--config", &bad], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("cors.allowed_origins") && stderr.contains("\"*\""),
+        "{stderr}"
+    );
+}
