@@ -15,6 +15,9 @@ macro_rules! error_codes {
     ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal,)+) => {
         /// The stable machine-readable `code` of an error body.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        // utoipa ignores the variants' `rename`: the names are also the variants in snake case, which a
+        // test of the served document checks.
+        #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
             $($(#[doc = $doc])+ #[serde(rename = $name)] $variant,)+
         }
