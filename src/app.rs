@@ -45,6 +45,8 @@ pub struct ServerConfig {
     /// The bearer token that opens `GET /metrics` on the API's listener; without it, only a metrics
     /// listener serves it.
     pub metrics_token: Option<MetricsToken>,
+    /// Origins allowed to call the API from a browser (CORS); empty: off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl ServerConfig {
             trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             retention_minute_days: settings.retention_minute_days,
             metrics_token: settings.metrics_token.clone(),
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
         }
     }
 
@@ -118,6 +121,7 @@ pub async fn serve_with_metrics(
         max_query_bytes: config.max_query_bytes,
         default_host: local_addr.to_string(),
         metrics_token: config.metrics_token.clone(),
+        cors_allowed_origins: config.cors_allowed_origins.clone(),
     });
     let schedule =
         publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;

@@ -87,6 +87,10 @@ pub struct SettingsArgs {
     /// address, e.g. 127.0.0.1:9464; keep it off public networks.
     #[arg(long, env = "FOOTFALL_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// A web origin whose pages may call the API from a browser (CORS), e.g. https://bi.example.com
+    /// (repeatable, or comma-separated); none by default.
+    #[arg(long = "cors-allowed-origin", value_name = "ORIGIN", env = "FOOTFALL_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The bearer token that opens `GET /metrics` on the main listener. Never printed (its `Debug` is
@@ -156,6 +160,8 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// The bearer token that opens `/metrics` on the main listener.
     pub metrics_token: Option<MetricsToken>,
+    /// Origins allowed to call the API from a browser (CORS); empty: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -176,12 +182,13 @@ impl Default for Settings {
             retention_minute_days: None,
             metrics_listen: None,
             metrics_token: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
 
 /// The keys of the file, in the order `config show` prints them.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "database_url",
     "listen",
     "publish_interval",
@@ -198,6 +205,7 @@ const KEYS: [&str; 16] = [
     "retention.minute_days",
     "metrics.listen",
     "metrics.token",
+    "cors.allowed_origins",
 ];
 
 impl Settings {
@@ -258,6 +266,19 @@ impl Settings {
                             }
                         }
                     }
+                    "cors" => {
+                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([cors])"))?;
+                        for (key, value) in table {
+                            let name = format!("cors.{key}");
+                            let entry = Entry { file: path, key: &name, value };
+                            match key.as_str() {
+                                "allowed_origins" => settings.cors_allowed_origins = entry.list(parse_origin)?,
+                                _ => {
+                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
+                                }
+                            }
+                        }
+                    }
                     _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
                 }
             }
@@ -282,6 +303,9 @@ impl Settings {
         settings.metrics_listen = a.metrics_listen.or(settings.metrics_listen);
         if let Ok(token) = std::env::var(METRICS_TOKEN_ENV) {
             settings.metrics_token = Some(MetricsToken::new(&token).map_err(|e| anyhow!("{METRICS_TOKEN_ENV}: {e}"))?);
+        }
+        if !a.cors_allowed_origins.is_empty() {
+            settings.cors_allowed_origins = a.cors_allowed_origins;
         }
         settings.tls = match (a.tls_cert.or(tls_cert), a.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
@@ -324,6 +348,8 @@ impl Settings {
         line("retention.minute_days", self.retention_minute_days.map(|days| days.to_string()));
         line("metrics.listen", self.metrics_listen.as_deref().map(string));
         line("metrics.token", self.metrics_token.as_ref().map(|_| string(HIDDEN)));
+        let origins: Vec<String> = self.cors_allowed_origins.iter().map(|origin| string(origin)).collect();
+        line("cors.allowed_origins", Some(format!("[{}]", origins.join(", "))));
         out
     }
 }
@@ -369,12 +395,17 @@ impl Entry<'_> {
     }
 
     fn networks(&self) -> anyhow::Result<Vec<IpNet>> {
-        let items = self.value.as_array().ok_or_else(|| self.error("expected a list of addresses or networks"))?;
+        self.list(TrustedProxies::parse_network)
+    }
+
+    /// A list of strings, each read by `parse`.
+    fn list<T>(&self, parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<Vec<T>> {
+        let items = self.value.as_array().ok_or_else(|| self.error("expected a list of strings"))?;
         items
             .iter()
             .map(|item| {
                 let text = item.as_str().ok_or_else(|| self.error("expected a list of strings"))?;
-                TrustedProxies::parse_network(text).map_err(|reason| self.error(reason))
+                parse(text).map_err(|reason| self.error(reason))
             })
             .collect()
     }
@@ -392,6 +423,24 @@ fn format_interval(duration: Duration) -> String {
 
 /// What a redacted secret shows instead.
 const HIDDEN: &str = "***";
+/// A CORS origin as browsers send it in `Origin`: `scheme://host[:port]`, lowercased, without a trailing
+/// slash, so that it compares equal. `*` is refused: answers allow credentials, so origins are named.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let valid = match origin.split_once("://") {
+        Some(("http" | "https", authority)) => {
+            !authority.is_empty()
+                && authority.bytes().all(|byte| byte.is_ascii_graphic())
+                && !authority.contains(['/', '?', '#', '@', '*'])
+        }
+        _ => false,
+    };
+    if valid {
+        Ok(origin)
+    } else {
+        Err(format!("{text:?} is not an origin: scheme, host and port only, e.g. https://bi.example.com"))
+    }
+}
 
 /// Hides the password of a URL's user part and the values of query parameters that hold secrets
 /// (`password`, `token`, `secret`, `key`).
@@ -442,6 +491,15 @@ mod tests {
         );
         assert_eq!(redact_url("mqtt://broker:1883?client_id=a&token=t"), "mqtt://broker:1883?client_id=a&token=***");
         assert_eq!(redact_url("sqlite://footfall.db"), "sqlite://footfall.db");
+    }
+
+    #[test]
+    fn origins_are_normalised_as_browsers_send_them_and_others_refused() {
+        assert_eq!(parse_origin("https://BI.example.com/").as_deref(), Ok("https://bi.example.com"));
+        assert_eq!(parse_origin("http://localhost:3000").as_deref(), Ok("http://localhost:3000"));
+        for bad in ["*", "bi.example.com", "https://", "https://bi.example.com/app", "ftp://x", "https://a b"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

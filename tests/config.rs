@@ -132,3 +132,28 @@ fn minute_retention_is_off_by_default_and_layered_like_the_rest() {
     let flag = footfall(&["config", "show", "--retention-minute-days", "0"], &[]);
     assert!(!flag.status.success() && String::from_utf8_lossy(&flag.stderr).contains("--retention-minute-days"));
 }
+
+#[test]
+fn cors_origins_come_from_the_file_the_environment_or_flags_and_are_off_by_default() {
+    let origins = |shown: &str| -> Vec<String> {
+        let cors = value(shown, "cors");
+        let list = cors["allowed_origins"].as_array().unwrap_or_else(|| panic!("{shown}"));
+        list.iter().map(|origin| origin.as_str().unwrap().to_owned()).collect()
+    };
+    assert!(origins(&show(&[], &[])).is_empty(), "off by default");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "cors.allowed_origins = [\"https://BI.example.com/\"]\n");
+    assert_eq!(origins(&show(&["--config", &file], &[])), ["https://bi.example.com"], "normalised as browsers send it");
+    let env = [("FOOTFALL_CORS_ALLOWED_ORIGINS", "https://a.example,http://localhost:3000")];
+    assert_eq!(origins(&show(&["--config", &file], &env)), ["https://a.example", "http://localhost:3000"]);
+    let flag = ["--config", &file, "--cors-allowed-origin", "https://b.example"];
+    assert_eq!(origins(&show(&flag, &env)), ["https://b.example"]);
+
+    let bad = write(dir.path(), "[cors]\nallowed_origins = [\"*\"]\n");
+    let output = footfall(&["config", "show", "--config", &bad], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("cors.allowed_origins") && stderr.contains("\"*\""),
+        "{stderr}"
+    );
+}

@@ -32,7 +32,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::throttle::{Throttle, ThrottlePolicy};
 use crate::domain::catalog::{Catalog, UserCredentials};
 use crate::domain::keys::{ApiTokenKey, UserKey};
@@ -247,7 +247,7 @@ impl Authenticator {
         match &result {
             // Only the name is forgiven: a valid account must not reset its address's failures.
             Ok(_) => self.by_username.record_success(&attempt.username_key),
-            Err(error) if error.code == "authentication_failed" => {
+            Err(error) if error.code == ErrorCode::AuthenticationFailed => {
                 crate::telemetry::series::auth_failure("password");
                 attempt.keys().for_each(|key| self.throttle(key).record_failure(key));
             }
@@ -449,7 +449,7 @@ mod tests {
             assert_eq!(signed_in.user.scope, crate::domain::catalog::StoreScope::All);
         }
         let wrong = authenticator.authenticate_token(&storage, &new_api_token(), None).await.unwrap_err();
-        assert_eq!((wrong.status.as_u16(), wrong.code), (401, "authentication_failed"));
+        assert_eq!((wrong.status.as_u16(), wrong.code), (401, ErrorCode::AuthenticationFailed));
         assert_eq!(authenticator.verifications(), 0, "no argon2 verification on the token path");
     }
 

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 struct Asset {
     name: &'static str,
@@ -74,7 +74,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 /// `/` (the page) and `/dashboard/<version>/<file>` (its assets).
 pub fn routes() -> Router {
     let method_not_allowed =
-        || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.") };
+        || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "Method not allowed.") };
     Router::new()
         .route("/", get(index).fallback(method_not_allowed))
         .route("/dashboard/{version}/{file}", get(asset).fallback(method_not_allowed))
@@ -110,7 +110,7 @@ async fn asset(Path((version, file)): Path<(String, String)>) -> Response {
         Some(asset) => {
             (common_headers(asset.content_type, "public, max-age=31536000, immutable"), asset.body).into_response()
         }
-        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.").into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Not found.").into_response(),
     }
 }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use super::AppState;
 use super::auth::{hash_token, is_api_token, parse_bearer};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::domain::catalog::{Catalog, UserCredentials};
 use crate::domain::keys::DeviceKey;
 use crate::domain::publication::PublicationMark;
@@ -57,7 +57,7 @@ impl Writer {
 
 /// 403 `permission_denied`.
 pub fn forbidden(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission_denied", detail.into())
+    ApiError::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, detail.into())
 }
 
 fn client_of(parts: &Parts) -> Option<IpAddr> {

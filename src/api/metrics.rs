@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::Reader;
 use super::render::{self, Metric};
 use crate::domain::Minute;
@@ -41,12 +41,12 @@ impl Params {
 }
 
 fn required_datetime(params: &Params, name: &'static str) -> Result<jiff::Timestamp, ApiError> {
-    let value = params
-        .get(name)
-        .ok_or_else(|| ApiError::bad_request("required", format!("{name}: this query parameter is required.")))?;
+    let value = params.get(name).ok_or_else(|| {
+        ApiError::bad_request(ErrorCode::Required, format!("{name}: this query parameter is required."))
+    })?;
     parse_instant(value).map_err(|_| {
         ApiError::bad_request(
-            "invalid_datetime",
+            ErrorCode::InvalidDatetime,
             format!("{name}: {value:?} is not a valid datetime; use ISO 8601, e.g. 2023-10-26T12:05:00Z."),
         )
     })
@@ -87,10 +87,13 @@ fn parse(uri: &Uri, visible: Visible<'_>, metric: Metric) -> Result<ReadRequest,
     let gte = required_datetime(&params, "datetime_gte")?;
     let lte = required_datetime(&params, "datetime_lte")?;
     if gte > lte {
-        return Err(ApiError::bad_request("invalid_range", "datetime_gte: must not be later than datetime_lte."));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRange,
+            "datetime_gte: must not be later than datetime_lte.",
+        ));
     }
     let page_size = PageSize::parse(params.get("page_size"))
-        .map_err(|detail| ApiError::bad_request("invalid_page_size", detail))?;
+        .map_err(|detail| ApiError::bad_request(ErrorCode::InvalidPageSize, detail))?;
     let store_filter = match params.filter("store_code") {
         Some(code) => Some(visible.store(code).ok_or_else(ApiError::store_not_found)?.key),
         None => None,

@@ -27,6 +27,7 @@ use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -36,7 +37,7 @@ use crate::config::MetricsToken;
 use crate::server::ClientAddr;
 use crate::storage::Storage;
 use auth::Authenticator;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 
 /// What every handler shares: the storage, the authenticator and the request limits.
 pub struct AppState {
@@ -56,6 +57,8 @@ pub struct AppState {
     pub default_host: String,
     /// The bearer token that opens `GET /metrics` on this listener; without one it is a 404 here.
     pub metrics_token: Option<MetricsToken>,
+    /// Origins whose pages may call the API from a browser (CORS); empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The visits endpoint.
@@ -65,9 +68,10 @@ pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
 
 /// The whole HTTP application: the routes, the OpenAPI document, the dashboard and the layers.
 pub fn router(state: Arc<AppState>) -> Router {
+    let cors = cors(&state.cors_allowed_origins);
     let limits = RequestLimits { timeout: state.request_timeout, max_query_bytes: state.max_query_bytes };
     let method_not_allowed =
-        || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.") };
+        || async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "Method not allowed.") };
     let api = Router::new()
         .route(VISITS_PATH, get(metrics::visits).fallback(method_not_allowed))
         .route(VISITS_PATH.trim_end_matches('/'), get(metrics::visits).fallback(method_not_allowed))
@@ -102,11 +106,34 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
             .layer(middleware::from_fn(prometheus::track))
             .layer(PropagateRequestIdLayer::x_request_id())
+            // Outside the limits, so that their errors reach the browser's script too.
+            .option_layer(cors)
             .layer(CompressionLayer::new().gzip(true).br(true))
             .layer(middleware::from_fn_with_state(limits.max_query_bytes, limit_query))
             .layer(HandleErrorLayer::new(move |error: BoxError| async move { timed_out(error, limits.timeout) }))
             .layer(TimeoutLayer::new(limits.timeout))
             .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response())),
+    )
+}
+
+/// CORS for the listed origins, or none (the default): preflights are answered, and answers carry the
+/// headers, for those origins only. Credentials are allowed because BI web apps send Basic or Bearer
+/// authorization; the validators and the request id are exposed to their scripts.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    use axum::http::{Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins.iter().map(|origin| HeaderValue::from_str(origin).expect("checked by config::parse_origin"));
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::HEAD, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH, request_id.clone()])
+            .allow_credentials(true)
+            .expose_headers([header::ETAG, header::LAST_MODIFIED, header::RETRY_AFTER, request_id])
+            .max_age(Duration::from_secs(3600)),
     )
 }
 
@@ -121,7 +148,7 @@ async fn limit_query(State(max_query_bytes): State<usize>, request: Request, nex
     let query_bytes = request.uri().query().map_or(0, str::len);
     if query_bytes > max_query_bytes {
         let detail = format!("The query string is {query_bytes} bytes; the limit is {max_query_bytes}.");
-        return ApiError::new(StatusCode::URI_TOO_LONG, "query_too_long", detail).into_response();
+        return ApiError::new(StatusCode::URI_TOO_LONG, ErrorCode::QueryTooLong, detail).into_response();
     }
     next.run(request).await
 }
@@ -131,7 +158,7 @@ async fn limit_query(State(max_query_bytes): State<usize>, request: Request, nex
 fn timed_out(error: BoxError, timeout: Duration) -> ApiError {
     if error.is::<tower::timeout::error::Elapsed>() {
         let detail = format!("The request took longer than {} s.", timeout.as_secs());
-        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", detail)
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout, detail)
     } else {
         ApiError::internal(error)
     }

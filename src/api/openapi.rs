@@ -4,11 +4,12 @@
 
 use axum::Router;
 use serde::Serialize;
+use serde_json::json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, ErrorCode};
 use super::ingest::{Accepted, CorrectionView, NewCorrection};
 use super::status::Status;
 use super::stores::{StoreList, StoreView};
@@ -29,7 +30,7 @@ pub struct VisitRow {
     #[schema(example = 3)]
     pub diff_metric: i64,
     /// Start of the minute in the store's local time, with its UTC offset.
-    #[schema(example = "2023-10-26T15:06:00+03:00")]
+    #[schema(format = DateTime, example = "2023-10-26T15:06:00+03:00")]
     pub minute: String,
 }
 
@@ -43,7 +44,7 @@ pub struct OccupancyRow {
     #[schema(example = 7, minimum = 0)]
     pub occupancy_metric: i64,
     /// Start of the minute in the store's local time, with its UTC offset.
-    #[schema(example = "2021-05-12T12:41:00+03:00")]
+    #[schema(format = DateTime, example = "2021-05-12T12:41:00+03:00")]
     pub minute: String,
 }
 
@@ -117,90 +118,91 @@ pub struct OccupancyParams {
 ///
 /// One row per (store, minute) with any count, summed over the store's devices (or one device's, with
 /// device_id), ordered by store_code then minute.
-#[utoipa::path(get, path = "/api/bi/acquisition-metrics/visits/", params(VisitsParams),
-    security(("basic" = [])),
+#[utoipa::path(get, path = "/api/bi/acquisition-metrics/visits/", params(VisitsParams), tag = "metrics",
+    security(("basic" = []), ("api_token" = [])),
     responses(
-        (status = 200, description = "A page of visits", body = VisitsPage),
-        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
-        (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
-        (status = 404, description = "Unknown store, device or page", body = ErrorBody),
+        (status = 200, description = "A page of visits", body = VisitsPage, headers(
+            ("ETag" = String, description = "Strong tag of this answer; send it as If-None-Match to revalidate"),
+            ("Last-Modified" = String, description = "When data was last published (absent before the first publication)"),
+        ), example = json!(visits_example())),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match", headers(
+            ("ETag" = String, description = "The current tag"),
+            ("Last-Modified" = String, description = "When data was last published"),
+        )),
+        (status = 400, description = "A missing or invalid parameter", body = ErrorBody,
+            example = json!({"detail": "datetime_gte: this query parameter is required.", "code": "required", "error_id": "9f1c2b7a04d3e815"})),
+        (status = 404, description = "Unknown store, device or page", body = ErrorBody, example = json!(not_found_example())),
     ))]
 fn visits() {}
 
 /// People inside each store at the end of each minute.
 ///
 /// One row per minute with any count; occupancy restarts from 0 at the store's daily reset time.
-#[utoipa::path(get, path = "/api/bi/acquisition-metrics/occupancy/", params(OccupancyParams),
-    security(("basic" = [])),
+#[utoipa::path(get, path = "/api/bi/acquisition-metrics/occupancy/", params(OccupancyParams), tag = "metrics",
+    security(("basic" = []), ("api_token" = [])),
     responses(
-        (status = 200, description = "A page of occupancy", body = OccupancyPage),
-        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 200, description = "A page of occupancy", body = OccupancyPage, headers(
+            ("ETag" = String, description = "Strong tag of this answer; send it as If-None-Match to revalidate"),
+            ("Last-Modified" = String, description = "When data was last published (absent before the first publication)"),
+        ), example = json!(occupancy_example())),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match", headers(
+            ("ETag" = String, description = "The current tag"),
+            ("Last-Modified" = String, description = "When data was last published"),
+        )),
         (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
-        (status = 404, description = "Unknown store or page", body = ErrorBody),
+        (status = 404, description = "Unknown store or page", body = ErrorBody, example = json!(not_found_example())),
     ))]
 fn occupancy() {}
 
 /// The stores the user may see.
-#[utoipa::path(get, path = "/api/stores", security(("basic" = [])),
-    responses(
-        (status = 200, description = "The user's stores", body = StoreList),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
-    ))]
+#[utoipa::path(get, path = "/api/stores", tag = "stores", security(("basic" = []), ("api_token" = [])),
+    responses((status = 200, description = "The user's stores", body = StoreList)))]
 fn stores() {}
 
 /// Publication status: the last and next publication, bins pending and published.
-#[utoipa::path(get, path = "/api/status", security(("basic" = [])),
-    responses(
-        (status = 200, description = "Publication status", body = Status),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
-    ))]
+#[utoipa::path(get, path = "/api/status", tag = "status", security(("basic" = []), ("api_token" = [])),
+    responses((status = 200, description = "Publication status", body = Status)))]
 fn status() {}
 
-/// Push count bins: a JSON array (or one object) of bins, or NDJSON with
+/// Push count bins: a JSON array of bins, one bin object, or NDJSON (one bin per line) with
 /// `Content-Type: application/x-ndjson`. One request is one transaction. Authenticate with
 /// `Authorization: Bearer <device token>` (the device's own bins only) or Basic auth of a user allowed
 /// to ingest.
-#[utoipa::path(post, path = "/api/ingest/bins", request_body = Vec<IngestBin>,
+#[utoipa::path(post, path = "/api/ingest/bins", tag = "ingest",
+    request_body(description = "Bins; a later bin for the same device and minute replaces an earlier one", content(
+        (IngestBody = "application/json"),
+        (String = "application/x-ndjson", example = json!("{\"device_id\":\"cnt-1\",\"minute\":\"2023-10-26T12:06:00Z\",\"in\":3,\"out\":0}\n{\"device_id\":\"cnt-1\",\"minute\":\"2023-10-26T12:07:00Z\",\"in\":1,\"out\":2}\n")),
+    )),
     security(("device_token" = []), ("basic" = [])),
     responses(
         (status = 200, description = "All bins stored", body = Accepted),
-        (status = 400, description = "A bad record, named by index and field; nothing stored", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
+        (status = 400, description = "A bad record, named by index and field; nothing stored", body = ErrorBody,
+            example = json!({"detail": "bins[3].minute: \"2023-10-26T12:06:30Z\" is not the start of a minute (seconds must be 0)", "code": "invalid_bin", "error_id": "5b0e93c1d7a24f68"})),
         (status = 403, description = "Bins of another device, or a user without the ingest permission", body = ErrorBody),
-        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 413, description = "The body is over the limit (`--max-body-bytes`)", body = ErrorBody),
     ))]
 fn ingest_bins() {}
 
 /// Record a manual occupancy count (users allowed to ingest); it applies from the next publication.
-#[utoipa::path(post, path = "/api/occupancy/corrections", request_body = NewCorrection,
+#[utoipa::path(post, path = "/api/occupancy/corrections", request_body = NewCorrection, tag = "corrections",
     security(("basic" = [])),
     responses(
         (status = 201, description = "Recorded", body = CorrectionView),
         (status = 400, description = "A bad body", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 403, description = "Not allowed to ingest", body = ErrorBody),
-        (status = 404, description = "Unknown store", body = ErrorBody),
+        (status = 404, description = "Unknown store", body = ErrorBody, example = json!(not_found_example())),
     ))]
 fn add_correction() {}
 
 /// A store's occupancy corrections (users allowed to ingest).
-#[utoipa::path(get, path = "/api/occupancy/corrections", params(("store_code" = String, Query)),
+#[utoipa::path(get, path = "/api/occupancy/corrections", tag = "corrections",
+    params(("store_code" = String, Query, description = "The store")),
     security(("basic" = [])),
     responses(
         (status = 200, description = "The store's corrections by minute", body = Vec<CorrectionView>),
         (status = 400, description = "store_code missing", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins: retry after Retry-After seconds", body = ErrorBody),
         (status = 403, description = "Not allowed to ingest", body = ErrorBody),
-        (status = 404, description = "Unknown store", body = ErrorBody),
+        (status = 404, description = "Unknown store", body = ErrorBody, example = json!(not_found_example())),
     ))]
 fn list_corrections() {}
 
@@ -210,8 +212,8 @@ pub struct IngestBin {
     /// The device that counted.
     #[schema(example = "cnt-1")]
     pub device_id: String,
-    /// The UTC start of the minute (seconds 0).
-    #[schema(example = "2023-10-26T12:06:00Z")]
+    /// The start of the minute (UTC unless an offset is given); its seconds must be 0.
+    #[schema(format = DateTime, example = "2023-10-26T12:06:00Z")]
     pub minute: String,
     /// People who went in (`in`).
     #[serde(rename = "in")]
@@ -223,39 +225,153 @@ pub struct IngestBin {
     pub exits: u32,
 }
 
+/// The JSON body of an ingest: an array of bins, or one bin.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestBody {
+    /// Several bins.
+    Bins(Vec<IngestBin>),
+    /// One bin.
+    Bin(IngestBin),
+}
+
+/// The answer of `/healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The server is up", body = Health)))]
 fn healthz() {}
 
-struct BasicAuth;
+/// The seed document's visits example (the People Counter API).
+fn visits_example() -> serde_json::Value {
+    let row = |in_metric: i64, out_metric: i64, minute: &str| {
+        json!({"store_code": "116500", "in_metric": in_metric, "out_metric": out_metric,
+            "diff_metric": in_metric - out_metric, "minute": minute})
+    };
+    json!({
+        "count": 6,
+        "next": "http://api.opap.bespot.io/api/bi/acquisition-metrics/visits/?datetime_gte=2023-10-26T12%3A05%3A00Z&datetime_lte=2023-10-26T12%3A30%3A00Z&page=2&page_size=4&store_code=116500",
+        "previous": null,
+        "results": [
+            row(3, 0, "2023-10-26T15:06:00+03:00"),
+            row(0, 1, "2023-10-26T15:08:00+03:00"),
+            row(1, 2, "2023-10-26T15:09:00+03:00"),
+            row(0, 2, "2023-10-26T15:10:00+03:00"),
+        ],
+    })
+}
 
-/// Every operation may also answer the server-wide errors (405, 408, 413, 414, 431, 503, 500) with the
-/// same error body: documented once as each operation's `default` response.
-struct ServerWideErrors;
+/// The seed document's occupancy example.
+fn occupancy_example() -> serde_json::Value {
+    let row = |occupancy_metric: i64, minute: &str| json!({"store_code": "116500", "occupancy_metric": occupancy_metric, "minute": minute});
+    json!({
+        "count": 5,
+        "next": null,
+        "previous": null,
+        "results": [
+            row(7, "2021-05-12T12:41:00+03:00"),
+            row(9, "2021-05-12T12:44:00+03:00"),
+            row(12, "2021-05-12T12:50:00+03:00"),
+            row(11, "2021-05-12T12:53:00+03:00"),
+            row(11, "2021-05-12T12:56:00+03:00"),
+        ],
+    })
+}
 
-impl Modify for ServerWideErrors {
+/// The seed document's 404 example.
+fn not_found_example() -> serde_json::Value {
+    json!({"detail": "Store with this store_code not found.", "code": "store_code_not_found", "error_id": "2ac759de3d9b62d4"})
+}
+
+/// The seed document's 401 example.
+fn unauthorized_example() -> serde_json::Value {
+    json!({"detail": "Invalid username/password.", "code": "authentication_failed", "error_id": "6ebbc397d56be8e3"})
+}
+
+/// The schemes the operations name: Basic auth of a user, a device's ingest token, a user's API token.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let error = ResponseBuilder::new()
-            .description("Any other error: a method not allowed, a limit exceeded (time, body, query, headers, connections), an internal error")
-            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = |auth: HttpAuthScheme, description: &str| {
+            SecurityScheme::Http(HttpBuilder::new().scheme(auth).description(Some(description)).build())
+        };
+        components.add_security_scheme("basic", scheme(HttpAuthScheme::Basic, "A user's name and password."));
+        components.add_security_scheme(
+            "device_token",
+            scheme(HttpAuthScheme::Bearer, "A device's ingest token, printed by `footfall device add`."),
+        );
+        components.add_security_scheme(
+            "api_token",
+            scheme(HttpAuthScheme::Bearer, "A user's API token, printed by `footfall token add`; the user's scope."),
+        );
+    }
+}
+
+/// The answers the layers and the accept loop can give to any request (408, 414, 431, 503, and 405 or
+/// 500 as `default`), and the 401 and 429 of every authenticated operation, added to each operation
+/// here rather than repeated on each.
+struct ServerWideResponses;
+
+impl Modify for ServerWideResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Object, Ref, Response, ResponseBuilder, Type};
+        let error = |description: &str, example: Option<serde_json::Value>| {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).example(example);
+            ResponseBuilder::new().description(description).content("application/json", content.build())
+        };
+        let retry_after = |description: &str| {
+            HeaderBuilder::new().schema(Object::with_type(Type::Integer)).description(Some(description)).build()
+        };
+        let common: [(&str, Response); 5] = [
+            ("408", error("The request took longer than the request timeout (`--request-timeout`)", None).build()),
+            ("414", error("The query string is over the limit (4 KiB)", None).build()),
+            // hyper answers it before the request reaches the application: no body.
+            (
+                "431",
+                ResponseBuilder::new().description("The request headers are over the limit (16 KiB); no body").build(),
+            ),
+            (
+                "503",
+                error("Too many concurrent connections (`--max-connections`); the connection is closed", None)
+                    .header("Retry-After", retry_after("Seconds to wait before retrying"))
+                    .build(),
+            ),
+            ("default", error("Any other error: a method not allowed (405), an internal error (500)", None).build()),
+        ];
+        let unauthorized = error("Missing or wrong credentials", Some(unauthorized_example()))
+            .header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .description(Some("The scheme to authenticate with: Basic, or Bearer after a token"))
+                    .build(),
+            )
+            .build();
+        let throttled = error("Too many failed sign-ins from this user or address", None)
+            .header("Retry-After", retry_after("Seconds until the next attempt is allowed"))
             .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
-                operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone().into());
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, response: &Response| {
+                    responses.entry(status.to_owned()).or_insert_with(|| response.clone().into());
+                };
+                common.iter().for_each(|(status, response)| add(status, response));
+                if operation.security.is_some() {
+                    add("401", &unauthorized);
+                    add("429", &throttled);
+                }
             }
         }
-    }
-}
-
-impl Modify for BasicAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "basic",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
-        );
     }
 }
 
@@ -263,9 +379,17 @@ impl Modify for BasicAuth {
 #[openapi(
     info(title = "footfall", description = "People-counter metrics: visits and occupancy per store and minute."),
     paths(visits, occupancy, stores, status, ingest_bins, add_correction, list_corrections, healthz),
-    components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody, StoreList, StoreView, Status,
-        IngestBin, Accepted, NewCorrection, CorrectionView)),
-    modifiers(&BasicAuth, &ServerWideErrors)
+    components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody, ErrorCode, StoreList, StoreView,
+        Status, IngestBin, IngestBody, Accepted, NewCorrection, CorrectionView, Health)),
+    tags(
+        (name = "metrics", description = "The People Counter API: visits and occupancy per store and minute"),
+        (name = "stores", description = "The stores a user sees"),
+        (name = "status", description = "Publication status"),
+        (name = "ingest", description = "Count bins from devices"),
+        (name = "corrections", description = "Manual occupancy counts"),
+        (name = "health", description = "Liveness"),
+    ),
+    modifiers(&SecuritySchemes, &ServerWideResponses)
 )]
 /// The OpenAPI document of the API, generated from the handlers' annotations.
 pub struct ApiDoc;

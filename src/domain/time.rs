@@ -72,6 +72,12 @@ impl std::fmt::Display for Minute {
     }
 }
 
+/// An instant as the API writes its timestamps: RFC 3339 in UTC to the whole second
+/// (`2026-12-04T10:00:13Z`), one format whatever the instant's precision.
+pub fn utc_seconds(instant: Timestamp) -> String {
+    instant.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Parses a datetime the way the read API's bounds are given: RFC 3339 / ISO 8601 with `Z` or an
 /// offset, optional fractional seconds, a space or `T` between date and time, or naive (taken as UTC),
 /// or a bare date (its midnight, UTC).

@@ -203,6 +203,10 @@ async fn slow_headers_are_cut_off_and_connections_are_bounded() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["code"], "too_many_connections");
+    // Written by the accept loop, not by ApiError: it must still be what the document declares.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("retry-after", "1".parse().unwrap());
+    crate::helpers::schema::check("GET", "/healthz", 503, &headers, &body);
 
     let started = Instant::now();
     let mut rest = Vec::new();

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 // A submodule of the helpers so every test binary that includes them validates what it reads.
 #[path = "schema.rs"]
-mod schema;
+pub mod schema;
 
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -322,7 +322,7 @@ impl Response {
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        schema::check(method, &path, status, &body);
+        schema::check(method, &path, status, &headers, &body);
         Response { status, headers, body }
     }
 

@@ -198,6 +198,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             scheme: "http",
             default_host: address.to_string(),
             metrics_token: config.metrics_token.clone(),
+            cors_allowed_origins: Vec::new(),
         })),
     });
 
