@@ -39,8 +39,11 @@ mod publication;
 mod reads;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_publication_policy.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_publication_policy.sql"),
+    include_str!("migrations/0003_device_moves.sql"),
+];
 
 /// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_6661_6c6c;
