@@ -63,11 +63,20 @@ impl Catalog {
         fn index<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
             keys.enumerate().map(|(i, k)| (k, i)).collect()
         }
+        // A moved device has an inactive row per earlier store and one active row: its id names the
+        // active one (the one that sends bins), else the latest.
+        let mut device_by_id = HashMap::new();
+        for (i, device) in devices.iter().enumerate() {
+            let current = device_by_id.entry(device.device_id.to_string()).or_insert(i);
+            if device.active || !devices[*current].active {
+                *current = i;
+            }
+        }
         Catalog {
             version,
             store_by_code: index(stores.iter().map(|s| s.code.to_string())),
             store_by_key: index(stores.iter().map(|s| s.key)),
-            device_by_id: index(devices.iter().map(|d| d.device_id.to_string())),
+            device_by_id,
             device_by_key: index(devices.iter().map(|d| d.key)),
             stores,
             devices,
@@ -94,7 +103,7 @@ impl Catalog {
         self.store_by_key.get(&key).map(|&i| &self.stores[i])
     }
 
-    /// The device with this device id.
+    /// The device with this device id (of a moved device, its row in its current store).
     pub fn device_by_id(&self, device_id: &str) -> Option<&Device> {
         self.device_by_id.get(device_id).map(|&i| &self.devices[i])
     }
@@ -121,6 +130,45 @@ pub struct NewStore {
     pub timezone: String,
     /// The local time at which its occupancy starts again from zero.
     pub reset: ResetTime,
+}
+
+/// What `footfall store set` changes of a store; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct StoreChange {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new IANA time zone name, already known to be valid.
+    pub timezone: Option<String>,
+    /// A new occupancy reset.
+    pub reset: Option<ResetTime>,
+}
+
+impl StoreChange {
+    /// Whether the change moves the store's occupancy periods, so its published rollup must be
+    /// recomputed.
+    pub fn moves_periods(&self) -> bool {
+        self.timezone.is_some() || self.reset.is_some()
+    }
+}
+
+/// A user as `footfall user list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSummary {
+    /// The name it signs in with.
+    pub username: Username,
+    /// The stores it may see, by code; `None` for every store.
+    pub stores: Option<Vec<StoreCode>>,
+    /// May push bins and occupancy corrections over HTTP.
+    pub can_ingest: bool,
+}
+
+/// What a store change or a device move recomputed of the published rollup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Republished {
+    /// Store-days whose rollup rows were recomputed.
+    pub periods: u64,
+    /// Published bins that changed store (device moves only).
+    pub bins: u64,
 }
 
 /// The stores a user may see.

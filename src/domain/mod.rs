@@ -53,9 +53,10 @@ macro_rules! identifier {
             }
         }
 
+        // `pad` honours width and alignment, so `{:<16}` lines up table columns.
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
     };
@@ -93,5 +94,11 @@ mod tests {
         assert!(StoreCode::parse("a b").is_err());
         assert!(DeviceId::parse(&"x".repeat(65)).is_err());
         assert!(DeviceId::parse("cnt-1\n").unwrap_err().contains("device id"));
+    }
+
+    #[test]
+    fn identifiers_honour_width_and_alignment() {
+        let code = StoreCode::parse("116500").unwrap();
+        assert_eq!(format!("{code:<8}|{code:>8}|{code:^8}|{code:.3}"), "116500  |  116500| 116500 |116");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::domain::catalog::Catalog;
 use crate::domain::keys::{DeviceKey, StoreKey};
-use crate::domain::{Minute, Period};
+use crate::domain::{Minute, Period, PeriodCalendar};
 
 /// A bin names a device key the catalog does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +35,18 @@ pub fn touched_periods(
         current = Some((device, store_key, period));
     }
     Ok(touched)
+}
+
+/// The periods of `calendar` holding `minutes`, given in ascending order: what must be recomputed when
+/// those minutes change store or the store's periods change. One time-zone lookup per period.
+pub fn periods_holding(calendar: &PeriodCalendar<'_>, minutes: impl IntoIterator<Item = Minute>) -> Vec<Period> {
+    let mut periods: Vec<Period> = Vec::new();
+    for minute in minutes {
+        if periods.last().is_none_or(|period| minute >= period.end) {
+            periods.push(calendar.period_of(minute));
+        }
+    }
+    periods
 }
 
 /// A period of a store with the number of rollup rows it holds.
@@ -74,6 +86,17 @@ pub fn locate_page(periods: &[(usize, Period, u64)], first: Minute, mut offset: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_holding_minutes_are_found_once_each() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let calendar = PeriodCalendar { timezone: &utc, reset: "04:00".parse().unwrap() };
+        let at = |text: &str| Minute::parse_bin_minute(text).unwrap();
+        let minutes = ["2023-10-26T03:59:00Z", "2023-10-26T04:00:00Z", "2023-10-26T23:00:00Z", "2023-10-28T05:00:00Z"];
+        let periods = periods_holding(&calendar, minutes.map(at));
+        let starts: Vec<Minute> = periods.iter().map(|period| period.start).collect();
+        assert_eq!(starts, ["2023-10-25T04:00:00Z", "2023-10-26T04:00:00Z", "2023-10-28T04:00:00Z"].map(at));
+    }
 
     #[test]
     fn pages_are_located_by_period_counts() {

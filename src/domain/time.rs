@@ -68,7 +68,7 @@ impl Minute {
 
 impl std::fmt::Display for Minute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.timestamp())
+        f.pad(&self.timestamp().to_string())
     }
 }
 
@@ -155,7 +155,7 @@ impl std::str::FromStr for ResetTime {
 
 impl std::fmt::Display for ResetTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:02}:{:02}", self.minutes_after_midnight / 60, self.minutes_after_midnight % 60)
+        f.pad(&format!("{:02}:{:02}", self.minutes_after_midnight / 60, self.minutes_after_midnight % 60))
     }
 }
 

@@ -19,11 +19,12 @@ use jiff::Timestamp;
 
 use crate::domain::bins::{Bin, Correction, sort_and_dedupe};
 use crate::domain::catalog::{
-    Catalog, Device, DeviceStatus, NewScope, NewStore, NewUser, Store, StoreScope, UserCredentials,
+    Catalog, Device, DeviceStatus, NewScope, NewStore, NewUser, Republished, Store, StoreChange, StoreScope,
+    UserCredentials, UserSummary,
 };
 use crate::domain::keys::{ApiTokenKey, DeviceKey, StoreKey, UserKey};
 use crate::domain::monitoring::MonitoringSnapshot;
-use crate::domain::periods::{UnknownDeviceKey, locate_page, touched_periods};
+use crate::domain::periods::{UnknownDeviceKey, locate_page, periods_holding, touched_periods};
 use crate::domain::publication::{PublicationMark, PublicationPolicy, PublicationState, PublishSummary};
 use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery, TokenContext};
 use crate::domain::retention::{PruneBefore, PruneSummary};
@@ -66,6 +67,25 @@ fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageErro
 /// when there was none.
 fn expect_one(changed: u64, missing: impl FnOnce() -> String) -> Result<()> {
     if changed == 0 { Err(StorageError::NotFound(missing())) } else { Ok(()) }
+}
+
+/// Adds one row of a `users` query ordered by username (`code`: one store of its scope, if any) to
+/// `users`, the summaries so far.
+fn summarise_user(
+    users: &mut Vec<UserSummary>,
+    username: &str,
+    all_stores: bool,
+    can_ingest: bool,
+    code: Option<&str>,
+) -> Result<()> {
+    if users.last().is_none_or(|user: &UserSummary| user.username.as_str() != username) {
+        let username = Username::parse(username).map_err(StorageError::Invalid)?;
+        users.push(UserSummary { username, stores: (!all_stores).then(Vec::new), can_ingest });
+    }
+    if let (Some(code), Some(stores)) = (code, users.last_mut().and_then(|user| user.stores.as_mut())) {
+        stores.push(StoreCode::parse(code).map_err(StorageError::Invalid)?);
+    }
+    Ok(())
 }
 
 /// No occupancy period is longer than this (a local day plus any DST or zone shift).
@@ -134,10 +154,25 @@ fn stored_minute(seconds: i64) -> Minute {
     Minute::from_unix_seconds(seconds).expect("stored minutes are whole minutes")
 }
 
-/// Opens the store named by a database URL (`sqlite://PATH` or `postgres://...`), applying migrations.
+/// Opens the store named by a database URL (`sqlite://PATH[?mode=ro|rw|rwc...]` or `postgres://...`),
+/// applying migrations; a missing SQLite file is created unless the URL says `mode=ro` or `mode=rw`.
 pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Storage>> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(sqlite::SqliteStorage::open(path).await?))
+    open_with(url, false).await
+}
+
+/// Opens an existing store, as [`open`] does, for commands that only read: a missing SQLite file is an
+/// error rather than a new empty database.
+pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn Storage>> {
+    open_with(url, true).await
+}
+
+async fn open_with(url: &str, must_exist: bool) -> anyhow::Result<Arc<dyn Storage>> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let mut location = sqlite::SqliteUrl::parse(rest)?;
+        if must_exist {
+            location.refuse_missing();
+        }
+        Ok(Arc::new(sqlite::SqliteStorage::open_url(location).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PostgresStorage::connect(url).await?))
     } else {
@@ -178,6 +213,16 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn revoke_api_token(&self, name: TokenName) -> Result<()>;
     /// Records a use of a token at `at`, unless a later one is recorded already.
     async fn record_token_use(&self, token: ApiTokenKey, at: Timestamp) -> Result<()>;
+    /// Every user with its scope, ordered by username.
+    async fn users(&self) -> Result<Vec<UserSummary>>;
+    /// Renames a store or changes its time zone or occupancy reset. A new zone or reset moves every
+    /// occupancy period of the store, so its published rollup is recomputed in the same transaction.
+    async fn change_store(&self, code: StoreCode, change: StoreChange) -> Result<Republished>;
+    /// Moves a device to another store from minute `from` on: its bins from `from` on count for the new
+    /// store, earlier ones stay with the old one, and the rollups of both are recomputed where they
+    /// change, in one transaction. The device keeps its id and token; the old store keeps an inactive
+    /// row of it holding the earlier bins.
+    async fn move_device(&self, device_id: DeviceId, store: StoreCode, from: Minute) -> Result<Republished>;
 }
 
 /// Writes of counts: bins and occupancy corrections, pending until published.

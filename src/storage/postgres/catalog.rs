@@ -1,5 +1,6 @@
 //! Stores, devices, users and tokens.
 
+use super::publication::{republish_moved, republish_store};
 use super::*;
 
 /// A device's status from columns `at..at + 5` of a row: device id, store code, last bin minute, last
@@ -41,6 +42,14 @@ impl CatalogStore for PostgresStorage {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let store_key = store_key(&transaction, &store).await?;
+        // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
+        let known: bool = transaction
+            .query_one("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", &[&device_id.as_str()])
+            .await?
+            .get(0);
+        if known {
+            return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
+        }
         let inserted = transaction
             .execute(
                 "INSERT INTO devices (device_id, store_id, token_hash) VALUES ($1, $2, $3)",
@@ -112,7 +121,7 @@ impl CatalogStore for PostgresStorage {
         let rows = client
             .query(
                 "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
-                 FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id COLLATE \"C\"",
+                 FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id COLLATE \"C\", d.id",
                 &[],
             )
             .await?;
@@ -199,5 +208,101 @@ impl CatalogStore for PostgresStorage {
             .await?;
         client.execute(&statement, &[&at.as_millisecond(), &token]).await?;
         Ok(())
+    }
+    async fn users(&self) -> Result<Vec<UserSummary>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT u.username, u.all_stores, u.can_ingest, s.code FROM users u
+                 LEFT JOIN user_stores us ON us.user_id = u.id LEFT JOIN stores s ON s.id = us.store_id
+                 ORDER BY u.username COLLATE \"C\", s.code COLLATE \"C\"",
+                &[],
+            )
+            .await?;
+        let mut users = Vec::new();
+        for row in rows {
+            summarise_user(&mut users, row.get(0), row.get(1), row.get(2), row.get(3))?;
+        }
+        Ok(users)
+    }
+    async fn change_store(&self, code: StoreCode, change: StoreChange) -> Result<Republished> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        if change.moves_periods() {
+            // The rollup is rewritten: no publication may interleave.
+            transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLISH_LOCK]).await?;
+        }
+        let key = store_key(&transaction, &code).await?;
+        let reset = change.reset.map(|reset| i32::from(reset.minutes_after_midnight()));
+        transaction
+            .execute(
+                "UPDATE stores SET name = coalesce($2, name), timezone = coalesce($3, timezone),
+                 occupancy_reset_minutes = coalesce($4, occupancy_reset_minutes) WHERE id = $1",
+                &[&key, &change.name, &change.timezone, &reset],
+            )
+            .await?;
+        bump_catalog(&transaction).await?;
+        let republished =
+            if change.moves_periods() { republish_store(&transaction, key).await? } else { Republished::default() };
+        transaction.commit().await?;
+        Ok(republished)
+    }
+    async fn move_device(&self, device_id: DeviceId, store: StoreCode, from: Minute) -> Result<Republished> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // Bins change store and both rollups are rewritten: no publication may interleave.
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLISH_LOCK]).await?;
+        let new_store = store_key(&transaction, &store).await?;
+        let old = transaction
+            .query_opt(
+                "SELECT id, store_id, token_hash, last_bin_minute, last_seen_at, published_through FROM devices
+                 WHERE device_id = $1 AND removed_at IS NULL FOR UPDATE",
+                &[&device_id.as_str()],
+            )
+            .await?
+            .ok_or_else(|| StorageError::NotFound(format!("device {device_id} does not exist")))?;
+        let (old_key, old_store, token_hash): (DeviceKey, StoreKey, String) = (old.get(0), old.get(1), old.get(2));
+        if old_store == new_store {
+            return Err(StorageError::Invalid(format!("device {device_id} already counts for store {store}")));
+        }
+        // The old row stays with the earlier bins, inactive; a new row takes over the id and token.
+        transaction
+            .execute(
+                "UPDATE devices SET removed_at = $2, token_hash = 'moved:' || id WHERE id = $1",
+                &[&old_key, &Timestamp::now().as_millisecond()],
+            )
+            .await?;
+        let new_key: DeviceKey = transaction
+            .query_one(
+                "INSERT INTO devices (device_id, store_id, token_hash, last_bin_minute, last_seen_at, published_through)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&device_id.as_str(), &new_store, &token_hash, &old.get::<_, Option<i64>>(3), &old.get::<_, Option<i64>>(4), &old.get::<_, Option<i64>>(5)],
+            )
+            .await?
+            .get(0);
+        let from = from.unix_seconds();
+        let moved: Vec<Minute> = transaction
+            .query(
+                "UPDATE bins SET store_id = $3, device_id = $4 WHERE store_id = $1 AND device_id = $2 AND minute >= $5
+                 RETURNING minute",
+                &[&old_store, &old_key, &new_store, &new_key, &from],
+            )
+            .await?
+            .iter()
+            .map(|row| stored_minute(row.get(0)))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        transaction
+            .execute(
+                "UPDATE pending_bins SET store_id = $3, device_id = $4
+                 WHERE store_id = $1 AND device_id = $2 AND minute >= $5",
+                &[&old_store, &old_key, &new_store, &new_key, &from],
+            )
+            .await?;
+        bump_catalog(&transaction).await?;
+        let republished = republish_moved(&transaction, [old_store, new_store], &moved).await?;
+        transaction.commit().await?;
+        Ok(republished)
     }
 }

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_publication_policy.sql"),
     include_str!("migrations/0003_api_tokens.sql"),
+    include_str!("migrations/0004_device_moves.sql"),
 ];
 
 /// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.

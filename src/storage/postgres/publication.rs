@@ -292,6 +292,52 @@ async fn recompute_periods(
     Ok(())
 }
 
+/// After a store's time zone or reset changed: recomputes its whole rollup under the new calendar, in
+/// every period holding one of its rows. The caller holds the publish lock.
+pub(super) async fn republish_store(transaction: &Transaction<'_>, store: StoreKey) -> Result<Republished> {
+    let catalog = load_catalog(transaction).await?;
+    let calendar = catalog.store(store).expect("the changed store is in the catalog").calendar();
+    let minutes = transaction
+        .query("SELECT minute FROM store_minutes WHERE store_id = $1 ORDER BY minute", &[&store])
+        .await?
+        .iter()
+        .map(|row| stored_minute(row.get(0)))
+        .collect::<Vec<_>>();
+    let touched: Vec<_> = periods_holding(&calendar, minutes).into_iter().map(|period| (store, period)).collect();
+    // The old periods' rows and counts go: their boundaries are no longer the store's.
+    transaction.execute("DELETE FROM store_minutes WHERE store_id = $1", &[&store]).await?;
+    transaction.execute("DELETE FROM store_periods WHERE store_id = $1", &[&store]).await?;
+    republish(transaction, &catalog, &touched).await?;
+    Ok(Republished { periods: touched.len() as u64, bins: 0 })
+}
+
+/// After published bins at `minutes` (ascending) moved between `stores`: recomputes the periods of
+/// both that hold them. The caller holds the publish lock.
+pub(super) async fn republish_moved(
+    transaction: &Transaction<'_>,
+    stores: [StoreKey; 2],
+    minutes: &[Minute],
+) -> Result<Republished> {
+    let catalog = load_catalog(transaction).await?;
+    let mut touched = Vec::new();
+    for store in stores {
+        let calendar = catalog.store(store).expect("the device's stores are in the catalog").calendar();
+        touched.extend(periods_holding(&calendar, minutes.iter().copied()).into_iter().map(|period| (store, period)));
+    }
+    republish(transaction, &catalog, &touched).await?;
+    Ok(Republished { periods: touched.len() as u64, bins: minutes.len() as u64 })
+}
+
+/// Recomputes `touched` with `catalog` (the transaction's own, not the cached one: it may yet roll
+/// back) and bumps the publication generation.
+async fn republish(transaction: &Transaction<'_>, catalog: &Catalog, touched: &[(StoreKey, Period)]) -> Result<()> {
+    for batch in touched.chunks(PERIODS_PER_BATCH) {
+        recompute_periods(transaction, catalog, batch).await?;
+    }
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", &[]).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl PublicationStore for PostgresStorage {
     async fn publication_policy(&self) -> Result<PublicationPolicy> {

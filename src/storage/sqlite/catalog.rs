@@ -1,5 +1,6 @@
 //! Stores, devices, users and tokens.
 
+use super::publication::{republish_moved, republish_store};
 use super::*;
 
 /// A device's status from columns `at..at + 5` of a row: device id, store code, last bin minute, last
@@ -56,6 +57,15 @@ impl CatalogStore for SqliteStorage {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let store_key = store_key(transaction, &store)?;
+                // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
+                let known: bool = transaction.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1)",
+                    [device_id.as_str()],
+                    |row| row.get(0),
+                )?;
+                if known {
+                    return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
+                }
                 let inserted = transaction.execute(
                     "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
                     params![device_id.as_str(), store_key, token_hash],
@@ -128,7 +138,7 @@ impl CatalogStore for SqliteStorage {
             inner.reader(|connection| {
                 let mut statement = connection.prepare(
                     "SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL
-                     FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id",
+                     FROM devices d JOIN stores s ON s.id = d.store_id ORDER BY d.device_id, d.id",
                 )?;
                 statement.query_and_then([], |row| device_status(row, 0))?.collect()
             })
@@ -224,6 +234,27 @@ impl CatalogStore for SqliteStorage {
         })
         .await
     }
+    async fn users(&self) -> Result<Vec<UserSummary>> {
+        self.run(Access::Read, |inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT u.username, u.all_stores, u.can_ingest, s.code FROM users u
+                     LEFT JOIN user_stores us ON us.user_id = u.id LEFT JOIN stores s ON s.id = us.store_id
+                     ORDER BY u.username, s.code",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get::<_, Option<String>>(3)?))
+                })?;
+                let mut users = Vec::new();
+                for row in rows {
+                    let (username, all_stores, can_ingest, code) = row?;
+                    summarise_user(&mut users, &username, all_stores, can_ingest, code.as_deref())?;
+                }
+                Ok(users)
+            })
+        })
+        .await
+    }
     async fn revoke_api_token(&self, name: TokenName) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
@@ -241,6 +272,74 @@ impl CatalogStore for SqliteStorage {
                     params![at.as_millisecond(), token],
                 )?;
                 Ok(())
+            })
+        })
+        .await
+    }
+    async fn change_store(&self, code: StoreCode, change: StoreChange) -> Result<Republished> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let key = store_key(transaction, &code)?;
+                let reset = change.reset.map(ResetTime::minutes_after_midnight);
+                transaction.execute(
+                    "UPDATE stores SET name = coalesce(?2, name), timezone = coalesce(?3, timezone),
+                     occupancy_reset_minutes = coalesce(?4, occupancy_reset_minutes) WHERE id = ?1",
+                    params![key, change.name, change.timezone, reset],
+                )?;
+                bump_catalog(transaction)?;
+                if !change.moves_periods() {
+                    return Ok(Republished::default());
+                }
+                republish_store(transaction, key)
+            })
+        })
+        .await
+    }
+    async fn move_device(&self, device_id: DeviceId, store: StoreCode, from: Minute) -> Result<Republished> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let new_store = store_key(transaction, &store)?;
+                let (old_key, old_store, token_hash, last_bin_minute, last_seen_at): (
+                    DeviceKey,
+                    StoreKey,
+                    String,
+                    Option<i64>,
+                    Option<i64>,
+                ) = transaction
+                    .query_row(
+                        "SELECT id, store_id, token_hash, last_bin_minute, last_seen_at FROM devices
+                         WHERE device_id = ?1 AND removed_at IS NULL",
+                        [device_id.as_str()],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                    )
+                    .optional()?
+                    .ok_or_else(|| StorageError::NotFound(format!("device {device_id} does not exist")))?;
+                if old_store == new_store {
+                    return Err(StorageError::Invalid(format!("device {device_id} already counts for store {store}")));
+                }
+                // The old row stays with the earlier bins, inactive; a new row takes over the id and token.
+                transaction.execute(
+                    "UPDATE devices SET removed_at = ?2, token_hash = 'moved:' || id WHERE id = ?1",
+                    params![old_key, Timestamp::now().as_millisecond()],
+                )?;
+                transaction.execute(
+                    "INSERT INTO devices (device_id, store_id, token_hash, last_bin_minute, last_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![device_id.as_str(), new_store, token_hash, last_bin_minute, last_seen_at],
+                )?;
+                let new_key = DeviceKey(transaction.last_insert_rowid());
+                let moved = transaction
+                    .prepare("SELECT minute FROM bins WHERE device_id = ?1 AND minute >= ?2 ORDER BY minute")?
+                    .query_map(params![old_key, from.unix_seconds()], |row| Ok(stored_minute(row.get(0)?)))?
+                    .collect::<rusqlite::Result<Vec<Minute>>>()?;
+                for table in ["bins", "pending_bins"] {
+                    transaction.execute(
+                        &format!("UPDATE {table} SET device_id = ?3 WHERE device_id = ?1 AND minute >= ?2"),
+                        params![old_key, from.unix_seconds(), new_key],
+                    )?;
+                }
+                bump_catalog(transaction)?;
+                republish_moved(transaction, [old_store, new_store], &moved)
             })
         })
         .await

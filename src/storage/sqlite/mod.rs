@@ -4,7 +4,9 @@
 //! and the writer out of each other's way, and every multi-statement change is one transaction.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use anyhow::Context;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -26,7 +28,93 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_publication_policy.sql"),
     include_str!("migrations/0003_api_tokens.sql"),
+    include_str!("migrations/0004_device_moves.sql"),
 ];
+
+/// How a database file is opened, from the URL's `mode` parameter (SQLite's URI names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteMode {
+    /// `rwc`, the default: read and write, creating the file if need be.
+    ReadWriteCreate,
+    /// `rw`: read and write an existing file.
+    ReadWrite,
+    /// `ro`: read an existing file; every write is refused.
+    ReadOnly,
+}
+
+/// The URI parameters SQLite itself understands besides `mode`, passed on to it.
+const SQLITE_URI_PARAMETERS: &[&str] = &["cache", "immutable", "nolock", "psow", "vfs"];
+
+/// What follows `sqlite://`: the file and its parameters, e.g. `footfall.db?mode=ro`.
+#[derive(Clone, Debug)]
+pub struct SqliteUrl {
+    path: PathBuf,
+    mode: SqliteMode,
+    /// Parameters passed to SQLite in a `file:` URI.
+    passed: Vec<(String, String)>,
+}
+
+impl SqliteUrl {
+    /// Splits `PATH[?NAME=VALUE&...]`; an unknown parameter or mode is an error naming it.
+    pub fn parse(text: &str) -> anyhow::Result<SqliteUrl> {
+        let (path, query) = text.split_once('?').unwrap_or((text, ""));
+        anyhow::ensure!(
+            !path.is_empty() && path != ":memory:",
+            "sqlite needs a file path (sqlite://footfall.db): readers share it with the writer"
+        );
+        let mut url = SqliteUrl { path: PathBuf::from(path), mode: SqliteMode::ReadWriteCreate, passed: Vec::new() };
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "mode" => {
+                    url.mode = match &*value {
+                        "rwc" => SqliteMode::ReadWriteCreate,
+                        "rw" => SqliteMode::ReadWrite,
+                        "ro" => SqliteMode::ReadOnly,
+                        _ => anyhow::bail!("sqlite URL: mode={value:?} is not one of ro, rw, rwc"),
+                    }
+                }
+                known if SQLITE_URI_PARAMETERS.contains(&known) => url.passed.push((name.into(), value.into())),
+                _ => anyhow::bail!(
+                    "sqlite URL: unknown parameter {name:?} (known: mode=ro|rw|rwc, {})",
+                    SQLITE_URI_PARAMETERS.join(", ")
+                ),
+            }
+        }
+        Ok(url)
+    }
+
+    /// Makes a missing file an error rather than a new database (for commands that only read).
+    pub fn refuse_missing(&mut self) {
+        if self.mode == SqliteMode::ReadWriteCreate {
+            self.mode = SqliteMode::ReadWrite;
+        }
+    }
+
+    fn open_connection(&self) -> rusqlite::Result<Connection> {
+        let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        flags |= match self.mode {
+            SqliteMode::ReadWriteCreate => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            SqliteMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            SqliteMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        };
+        if self.passed.is_empty() {
+            return Connection::open_with_flags(&self.path, flags);
+        }
+        // A `file:` URI carries the parameters; the path is percent-encoded so `?`, `#` and `%` in it
+        // stay part of the name.
+        let mut uri = String::from("file:");
+        for byte in self.path.to_string_lossy().bytes() {
+            match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => uri.push(byte as char),
+                _ => uri.push_str(&format!("%{byte:02X}")),
+            }
+        }
+        let query: Vec<String> = self.passed.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        uri.push('?');
+        uri.push_str(&query.join("&"));
+        Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+    }
+}
 
 /// The embedded store.
 pub struct SqliteStorage {
@@ -34,7 +122,7 @@ pub struct SqliteStorage {
 }
 
 struct Inner {
-    path: PathBuf,
+    url: SqliteUrl,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     catalog: Mutex<Arc<Catalog>>,
@@ -79,17 +167,34 @@ impl From<rusqlite::Error> for StorageError {
 impl SqliteStorage {
     /// Opens (creating if need be) the database file at `path` and applies pending migrations.
     pub async fn open(path: &str) -> anyhow::Result<SqliteStorage> {
+        let url = SqliteUrl { path: PathBuf::from(path), mode: SqliteMode::ReadWriteCreate, passed: Vec::new() };
         anyhow::ensure!(
             !path.is_empty() && path != ":memory:",
             "sqlite needs a file path (sqlite://footfall.db): readers share it with the writer"
         );
-        let path = PathBuf::from(path);
+        Self::open_url(url).await
+    }
+
+    /// Opens the database of a `sqlite://` URL: read-only with `mode=ro` (the schema must then be
+    /// current, as nothing can be migrated), otherwise applying pending migrations.
+    pub async fn open_url(url: SqliteUrl) -> anyhow::Result<SqliteStorage> {
+        if url.mode != SqliteMode::ReadWriteCreate && !url.path.exists() {
+            anyhow::bail!(
+                "the database {} does not exist (a command that adds a store creates it)",
+                url.path.display()
+            );
+        }
         let inner = tokio::task::spawn_blocking(move || -> anyhow::Result<Inner> {
-            let mut writer = open_connection(&path, true)?;
-            migrate(&mut writer)?;
+            let mut writer =
+                open_connection(&url, true).with_context(|| format!("opening the database {}", url.path.display()))?;
+            if url.mode == SqliteMode::ReadOnly {
+                check_schema_is_current(&writer)?;
+            } else {
+                migrate(&mut writer)?;
+            }
             let catalog = Arc::new(load_catalog(&writer)?);
             Ok(Inner {
-                path,
+                url,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 catalog: Mutex::new(catalog),
@@ -127,18 +232,38 @@ impl SqliteStorage {
     }
 }
 
-fn open_connection(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags)?;
+fn open_connection(url: &SqliteUrl, writer: bool) -> rusqlite::Result<Connection> {
+    let connection = url.open_connection()?;
     connection.busy_timeout(std::time::Duration::from_secs(30))?;
     // A large page cache for the writer is worth several times the ingest rate (shared/notes/ceilings.md);
     // readers share the OS page cache and need little of their own. At most 128 + 8 x 16 MiB in all.
     let cache_kib = if writer { 131_072 } else { 16_384 };
+    // Switching to WAL is a write: a read-only connection uses the mode the file has.
+    let journal = if url.mode == SqliteMode::ReadOnly { "" } else { "PRAGMA journal_mode = WAL;" };
     connection.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+        "{journal} PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
     ))?;
     Ok(connection)
+}
+
+/// The schema version of a database opened read-only, which cannot be migrated: it must be this
+/// binary's.
+fn check_schema_is_current(connection: &Connection) -> anyhow::Result<()> {
+    let applied: i64 = connection
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .context("reading the schema version")?;
+    anyhow::ensure!(
+        applied as usize <= MIGRATIONS.len(),
+        "the database has schema version {applied}, newer than this footfall ({})",
+        MIGRATIONS.len()
+    );
+    anyhow::ensure!(
+        applied as usize == MIGRATIONS.len(),
+        "the database has schema version {applied}, older than this footfall ({}): open it once without mode=ro to upgrade it",
+        MIGRATIONS.len()
+    );
+    Ok(())
 }
 
 fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
@@ -227,7 +352,7 @@ impl Inner {
         let pooled = self.readers.lock().unwrap().pop();
         let connection = match pooled {
             Some(connection) => connection,
-            None => open_connection(&self.path, false)?,
+            None => open_connection(&self.url, false)?,
         };
         let result = work(&connection);
         self.readers.lock().unwrap().push(connection);
@@ -235,6 +360,12 @@ impl Inner {
     }
 
     fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        if self.url.mode == SqliteMode::ReadOnly {
+            return Err(StorageError::Invalid(format!(
+                "the database {} is open read-only (mode=ro): nothing can be changed",
+                self.url.path.display()
+            )));
+        }
         let mut connection = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = work(&transaction)?;

@@ -1,6 +1,8 @@
 //! The publication: pending bins merged into the published ones, the touched periods' rollups
 //! recomputed.
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 impl Inner {
@@ -36,52 +38,97 @@ impl Inner {
              ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
             [],
         )?;
-        let mut read = transaction.prepare(
-            "SELECT minute, sum(entries), sum(exits) FROM bins
-             WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
-             GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
-        )?;
-        let mut clear =
-            transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
-        let mut insert = transaction.prepare(
-            "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut count = transaction.prepare(
-            "INSERT INTO store_periods (store_id, period_start, period_end, row_count) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (store_id, period_start) DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
-        )?;
-        let mut uncount = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start = ?2")?;
-        let mut read_corrections = transaction.prepare(
-            "SELECT minute, value FROM occupancy_corrections
-             WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
-        )?;
-        for &(store, period) in &touched {
-            let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
-            let minutes = read
-                .query_map(params![store, start, end], |row| {
-                    Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?))
-                })?
-                .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
-            let corrections = read_corrections
-                .query_map(params![store, start, end], |row| Ok((stored_minute(row.get(0)?), row.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
-            let occupancy = running_occupancy(&minutes, &corrections);
-            clear.execute(params![store, start, end])?;
-            for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
-                insert.execute(params![store, minute.unix_seconds(), entries, exits, occupancy])?;
-            }
-            if minutes.is_empty() {
-                uncount.execute(params![store, start])?;
-            } else {
-                count.execute(params![store, start, end, minutes.len() as i64])?;
-            }
-        }
+        recompute_periods(transaction, &touched)?;
         transaction.execute("DELETE FROM pending_bins", [])?;
         transaction.execute("UPDATE occupancy_corrections SET published = 1 WHERE published = 0", [])?;
         transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
         transaction.execute("UPDATE meta SET value = ?1 WHERE key = 'last_published_at'", [now.as_millisecond()])?;
         Ok(PublishSummary { bins: keys.len() as u64, periods: touched.len() as u64 })
     }
+}
+
+/// Recomputes the rollup rows and row counts of these periods from the published bins and corrections.
+pub(super) fn recompute_periods(transaction: &Transaction, touched: &BTreeSet<(StoreKey, Period)>) -> Result<()> {
+    let mut read = transaction.prepare(
+        "SELECT minute, sum(entries), sum(exits) FROM bins
+             WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
+             GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
+    )?;
+    let mut clear =
+        transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3")?;
+    let mut insert = transaction.prepare(
+        "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut count = transaction.prepare(
+            "INSERT INTO store_periods (store_id, period_start, period_end, row_count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (store_id, period_start) DO UPDATE SET period_end = excluded.period_end, row_count = excluded.row_count",
+        )?;
+    let mut uncount = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start = ?2")?;
+    let mut read_corrections = transaction.prepare(
+        "SELECT minute, value FROM occupancy_corrections
+             WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+    )?;
+    for &(store, period) in touched {
+        let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
+        let minutes = read
+            .query_map(params![store, start, end], |row| Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
+        let corrections = read_corrections
+            .query_map(params![store, start, end], |row| Ok((stored_minute(row.get(0)?), row.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
+        let occupancy = running_occupancy(&minutes, &corrections);
+        clear.execute(params![store, start, end])?;
+        for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
+            insert.execute(params![store, minute.unix_seconds(), entries, exits, occupancy])?;
+        }
+        if minutes.is_empty() {
+            uncount.execute(params![store, start])?;
+        } else {
+            count.execute(params![store, start, end, minutes.len() as i64])?;
+        }
+    }
+    Ok(())
+}
+
+/// After a store's time zone or reset changed: recomputes its whole rollup under the new calendar, in
+/// every period holding one of its rows.
+pub(super) fn republish_store(transaction: &Transaction, store: StoreKey) -> Result<Republished> {
+    let catalog = fresh_catalog(transaction)?;
+    let calendar = catalog.store(store).expect("the changed store is in the catalog").calendar();
+    let minutes = transaction
+        .prepare("SELECT minute FROM store_minutes WHERE store_id = ?1 ORDER BY minute")?
+        .query_map([store], |row| Ok(stored_minute(row.get(0)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let touched: BTreeSet<_> = periods_holding(&calendar, minutes).into_iter().map(|period| (store, period)).collect();
+    // The old periods' rows and counts go: their boundaries are no longer the store's.
+    transaction.execute("DELETE FROM store_minutes WHERE store_id = ?1", [store])?;
+    transaction.execute("DELETE FROM store_periods WHERE store_id = ?1", [store])?;
+    recompute_periods(transaction, &touched)?;
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
+    Ok(Republished { periods: touched.len() as u64, bins: 0 })
+}
+
+/// After published bins at `minutes` (ascending) moved between `stores`: recomputes the periods of
+/// both that hold them.
+pub(super) fn republish_moved(
+    transaction: &Transaction,
+    stores: [StoreKey; 2],
+    minutes: &[Minute],
+) -> Result<Republished> {
+    let catalog = fresh_catalog(transaction)?;
+    let mut touched = BTreeSet::new();
+    for store in stores {
+        let calendar = catalog.store(store).expect("the device's stores are in the catalog").calendar();
+        touched.extend(periods_holding(&calendar, minutes.iter().copied()).into_iter().map(|period| (store, period)));
+    }
+    recompute_periods(transaction, &touched)?;
+    transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
+    Ok(Republished { periods: touched.len() as u64, bins: minutes.len() as u64 })
+}
+
+/// The catalog as changed by `transaction`, not cached: the change may yet roll back.
+fn fresh_catalog(transaction: &Transaction) -> Result<Catalog> {
+    load_catalog(transaction).map_err(|e| StorageError::Backend(e.into()))
 }
 
 pub(super) fn publication_mark(connection: &Connection) -> Result<PublicationMark> {
