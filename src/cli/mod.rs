@@ -18,6 +18,7 @@ use crate::{app, demo, publish};
 
 mod prune;
 mod token;
+mod packaging;
 
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
@@ -73,6 +74,17 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Delete old published minute data, whole store-days at a time.
     Prune(prune::PruneArgs),
+    /// Print a shell completion script, e.g. `footfall completions bash > /etc/bash_completion.d/footfall`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (footfall.1 and one per subcommand) into a directory; used to build packages.
+    #[command(hide = true)]
+    Manpages {
+        /// The directory to write them into (created if missing).
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `footfall store`.
@@ -352,6 +364,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Show(args)) => {
             print!("{}", Settings::resolve(&args, database.clone())?.to_toml())
         }
+        Command::Completions { shell } => packaging::print_completions(shell)?,
+        Command::Manpages { dir } => packaging::write_manpages(&dir)?,
         Command::Demo(args) => {
             let storage = open().await?;
             let credentials = demo::create(storage.as_ref(), args.days, jiff::Timestamp::now()).await?;
