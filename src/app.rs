@@ -16,8 +16,8 @@ use crate::forwarded::TrustedProxies;
 use crate::ingest::mqtt;
 use crate::server::{self, ConnectionLimits};
 use crate::storage::Storage;
-use crate::{publish, retention};
 use crate::telemetry::series;
+use crate::{publish, retention};
 
 /// What [`serve`] runs with; [`ServerConfig::default`] is `serve`'s defaults.
 #[derive(Clone, Debug)]

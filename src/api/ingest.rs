@@ -48,8 +48,8 @@ pub async fn post_bins(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-ndjson"));
-    let records =
-        parse_batch(text, ndjson).map_err(|error| rejected(ApiError::bad_request(ErrorCode::InvalidBin, error.to_string())))?;
+    let records = parse_batch(text, ndjson)
+        .map_err(|error| rejected(ApiError::bad_request(ErrorCode::InvalidBin, error.to_string())))?;
     let accepted = records.len();
     let permission = match &writer.identity {
         WriterIdentity::Device(device) => Permission::Device(*device),

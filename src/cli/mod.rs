@@ -16,9 +16,9 @@ use crate::storage::{self, Storage};
 use crate::telemetry::{self, LogFormat};
 use crate::{app, demo, publish};
 
+mod packaging;
 mod prune;
 mod token;
-mod packaging;
 
 #[derive(Parser, Debug)]
 #[command(name = "footfall", version, about = "People-counter metrics server")]
