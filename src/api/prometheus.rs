@@ -207,7 +207,7 @@ mod tests {
             "footfall_publish_interval_seconds 900",
             "footfall_publication_age_seconds 630",
             r#"footfall_device_last_bin_age_seconds{store_code="116500",device_id="a\"b\\c"} 270"#,
-            r#"footfall_device_last_seen_age_seconds{store_code="116500",device_id="a\"b\\c"} 30"#,
+            r#"footfall_device_last_seen_age_seconds{store_code="116500",device_id="a\"b\\c"} 29.5"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }
