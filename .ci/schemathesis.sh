@@ -19,6 +19,6 @@ server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" --auth ci:ci-password \
+PYTHONPATH=.ci SCHEMATHESIS_HOOKS=schemathesis_hooks "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" --auth ci:ci-password \
     --checks all --exclude-checks positive_data_acceptance --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" \
     --seed 1 --no-color
