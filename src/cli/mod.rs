@@ -663,6 +663,39 @@ mod tests {
             Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
         }
         let error = Cli::try_parse_from(["footfall", "user", "add", "x", "--password-stdin"]).unwrap_err();
-        assert!(error.to_string().contains("--all-stores"), "a user needs a scope: {error}");
+        let error = error.to_string();
+        assert!(
+            error.contains("--all-stores") && error.contains("--stores <CODE,...>"),
+            "a user needs a scope: {error}"
+        );
+    }
+
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        fn walk(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let help = arg.get_help().or(arg.get_long_help()).map(ToString::to_string).unwrap_or_default();
+                if help.trim().is_empty() {
+                    problems.push(format!("{path}: {} has no help", arg.get_id()));
+                }
+            }
+            let subcommands: Vec<&clap::Command> =
+                command.get_subcommands().filter(|sub| sub.get_name() != "help").collect();
+            if subcommands.is_empty() {
+                let after = command.get_after_help().or(command.get_after_long_help()).map(ToString::to_string);
+                if !after.is_some_and(|text| text.starts_with("Examples:\n  footfall ") || text.contains("| footfall "))
+                {
+                    problems.push(format!("{path}: no \"Examples:\" section"));
+                }
+            }
+            for sub in subcommands {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut problems = Vec::new();
+        walk(&command, "footfall", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }
