@@ -211,13 +211,15 @@ pub fn parse_json(text: &str) -> Result<Vec<Record>, RecordError> {
     Ok(records)
 }
 
-/// The bins of a JSON body: the items of an array, or the body itself as one bin.
+/// The bins of a JSON body: the items of an array, or the body itself as one bin. The body is parsed
+/// whole first, so a syntax error has its position in the body.
 fn json_items(body: &str) -> Result<Vec<&str>, serde_json::Error> {
     if body.trim_start().starts_with('[') {
         let items: Vec<&RawValue> = serde_json::from_str(body)?;
         Ok(items.into_iter().map(RawValue::get).collect())
     } else {
-        Ok(vec![body])
+        let item: &RawValue = serde_json::from_str(body)?;
+        Ok(vec![item.get()])
     }
 }
 
@@ -238,8 +240,10 @@ pub fn parse_batch(body: &str, ndjson: bool) -> Result<Vec<Record>, BatchError> 
     let items: Vec<&str> = if ndjson {
         body.lines().filter(|line| !line.trim().is_empty()).collect()
     } else {
-        json_items(body)
-            .map_err(|e| BatchError { index: 0, message: format!("the body is not a JSON array of bins: {e}") })?
+        json_items(body).map_err(|e| BatchError {
+            index: 0,
+            message: format!("the body is not a JSON array of bins or one bin: {e}"),
+        })?
     };
     items
         .into_iter()
@@ -350,6 +354,29 @@ mod tests {
         let error = parse_batch(&format!("[{a},{}]", bin("2023-10-26T12:07:05Z", 1)), false).unwrap_err();
         assert!(error.to_string().starts_with("bins[1]: minute:"), "{error}");
         assert!(parse_batch("[1,", false).is_err());
+    }
+
+    #[test]
+    fn json_files_name_records_by_the_line_they_start_on_and_syntax_errors_by_one_position() {
+        let bin = |minute: &str, entries: i64| {
+            format!("{{\"device_id\":\"d\",\"minute\":\"2023-10-26T12:{minute}:00Z\",\"in\":{entries},\"out\":0}}")
+        };
+        let records = parse_json(&format!("[\n  {},\n\n  {}]", bin("06", 1), bin("07", 2))).unwrap();
+        assert_eq!(records.iter().map(|record| record.line).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(parse_json(&format!("\n\n{}\n", bin("06", 1))).unwrap()[0].line, 3, "one object");
+        let error = parse_json(&format!("[{},\n{}]", bin("06", 1), bin("07", -2))).unwrap_err();
+        assert_eq!(error.to_string(), "line 2: in: must not be negative, got -2");
+        let error = parse_json("{\n  \"device_id\": \"d\",\n  \"in\": 1").unwrap_err();
+        assert_eq!((error.line, error.column), (3, Some(9)), "{error}");
+        assert!(
+            error.to_string().starts_with("line 3, column 9: ") && !error.to_string().contains(" at line"),
+            "{error}"
+        );
+        let error = parse_ndjson(&format!("{}\n{}", bin("06", 1), &bin("07", 1)[..30])).unwrap_err();
+        assert!(
+            error.to_string().starts_with("line 2, column 30: ") && !error.to_string().contains(" at line"),
+            "{error}"
+        );
     }
 
     #[test]
