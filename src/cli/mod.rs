@@ -57,8 +57,10 @@ pub enum Command {
     /// Correct occupancy with manual counts.
     #[command(subcommand)]
     Occupancy(OccupancyCommand),
-    /// Ingest count bins from files: NDJSON (.ndjson, .jsonl), JSON (.json: an array of bins or one bin)
-    /// or CSV (.csv); '-' reads stdin in the format of --format.
+    /// Ingest count bins from NDJSON, JSON or CSV files, or stdin.
+    ///
+    /// A file's format follows its name: NDJSON (.ndjson, .jsonl), JSON (.json: an array of bins or one
+    /// bin) or CSV (.csv); '-' reads stdin in the format of --format.
     #[command(after_help = "Examples:\n  footfall ingest day1.ndjson day2.csv day3.json\n  \
                             gzip -dc day4.csv.gz | footfall ingest --format csv -")]
     Ingest {
