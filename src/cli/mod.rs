@@ -407,11 +407,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Device(DeviceCommand::List(list)) => {
             let devices = open().await?.device_statuses().await?;
+            // A moved device keeps an inactive row in each earlier store, beside its active one.
+            let active: std::collections::HashSet<&str> =
+                devices.iter().filter(|device| device.active).map(|device| device.device_id.as_str()).collect();
             let mut listing = Listing::new(&["device", "store", "last bin minute", "last seen"]);
-            for device in devices {
+            for device in &devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
                 let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), instant);
-                let seen = if device.active { seen } else { format!("{seen} (removed)") };
+                let seen = match (device.active, active.contains(device.device_id.as_str())) {
+                    (true, _) => seen,
+                    (false, true) => format!("{seen} (moved)"),
+                    (false, false) => format!("{seen} (removed)"),
+                };
                 listing.push(
                     vec![device.device_id.to_string(), device.store_code.to_string(), minute, seen],
                     serde_json::json!({

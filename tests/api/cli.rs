@@ -227,6 +227,12 @@ async fn device_move_counts_bins_from_a_minute_for_the_new_store(backend: Backen
     let devices = json_list(&app, &["device", "list"]);
     let active: Vec<&Value> = devices.iter().filter(|device| device["active"] == true).collect();
     assert_eq!((active.len(), &active[0]["store_code"]), (1, &"B".into()), "{devices:?}");
+    let listed = app.cli_ok(&["device", "list"], None);
+    let earlier = listed
+        .lines()
+        .find(|line| line.starts_with("d  ") && line.contains(" A "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(earlier.ends_with("(moved)"), "the row of the earlier store says moved, not removed:\n{listed}");
     assert!(app.cli_ok(&["check"], None).starts_with("ok"));
 
     let refusals: [(&str, &[&str]); 4] = [
