@@ -9,23 +9,33 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::config::{self, Settings};
-use crate::domain::catalog::{NewScope, NewStore, NewUser};
-use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
-use crate::ingest::files::ingest_files;
+use crate::domain::catalog::{NewScope, NewStore, NewUser, StoreChange};
+use crate::domain::{DeviceId, Minute, ResetTime, StoreCode, Username};
+use crate::ingest::{self, files::ingest_files};
 use crate::storage::{self, Storage};
 use crate::telemetry::{self, LogFormat};
 use crate::{app, demo, publish};
 
+mod list;
 mod packaging;
 mod prune;
 mod token;
 
+use list::{ListArgs, Listing, instant};
+
 #[derive(Parser, Debug)]
-#[command(name = "footfall", version, about = "People-counter metrics server")]
+#[command(
+    name = "footfall",
+    version,
+    about = "People-counter metrics server",
+    after_help = "Examples:\n  footfall store add 116500 --timezone Europe/Athens --name \"Athens Ermou\"\n  \
+                  footfall --database postgres://footfall@db/footfall serve --listen 0.0.0.0:8000\n  \
+                  footfall serve --demo"
+)]
 /// The command line: the database every subcommand works on, and the subcommand.
 pub struct Cli {
-    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://footfall.db]
-    #[arg(long, env = "FOOTFALL_DATABASE_URL", global = true)]
+    /// Database URL: sqlite://PATH[?mode=ro|rw|rwc] or postgres://USER@HOST/DB [default: sqlite://footfall.db]
+    #[arg(long, env = "FOOTFALL_DATABASE_URL", global = true, value_name = "URL")]
     pub database: Option<String>,
     /// What to do.
     #[command(subcommand)]
@@ -47,86 +57,179 @@ pub enum Command {
     /// Correct occupancy with manual counts.
     #[command(subcommand)]
     Occupancy(OccupancyCommand),
-    /// Ingest count bins from NDJSON (.ndjson, .jsonl, '-' for stdin) or CSV (.csv) files.
+    /// Ingest count bins from NDJSON, JSON or CSV files, or stdin.
+    ///
+    /// A file's format follows its name: NDJSON (.ndjson, .jsonl), JSON (.json: an array of bins or one
+    /// bin) or CSV (.csv); '-' reads stdin in the format of --format.
+    #[command(after_help = "Examples:\n  footfall ingest day1.ndjson day2.csv day3.json\n  \
+                            gzip -dc day4.csv.gz | footfall ingest --format csv -")]
     Ingest {
-        /// The files, each stored whole or not at all.
-        #[arg(required = true)]
+        /// The files ('-' for stdin), each stored whole or not at all.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
+        /// The format of stdin ('-'); files are known by their extension.
+        #[arg(long, value_enum, default_value_t = StdinFormat::Ndjson)]
+        format: StdinFormat,
     },
     /// Make everything ingested so far visible through the API.
+    #[command(after_help = "Examples:\n  footfall ingest day1.ndjson && footfall publish")]
     Publish,
     /// Serve the API.
+    #[command(after_help = "Examples:\n  footfall serve --listen 0.0.0.0:8000 --publish-interval 15m\n  \
+                            footfall serve --config /etc/footfall/footfall.toml\n  footfall serve --demo")]
     Serve(ServeArgs),
     /// Inspect the settings of `serve`.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Create demo stores, devices, a user and a week of traffic, and publish it.
+    #[command(after_help = "Examples:\n  footfall --database sqlite://demo.db demo --days 30")]
     Demo(DemoArgs),
     /// Take a consistent copy of the embedded store while it is in use.
+    #[command(after_help = "Examples:\n  footfall backup /backups/footfall-$(date +%F).db")]
     Backup {
         /// Where to write the copy.
         path: std::path::PathBuf,
     },
     /// Verify the store's integrity and that the published rollups equal the published bins.
+    #[command(after_help = "Examples:\n  footfall check\n  footfall --database 'sqlite://footfall.db?mode=ro' check")]
     Check,
     /// Manage API tokens: machine clients read with a token instead of a password.
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// Delete old published minute data, whole store-days at a time.
     Prune(prune::PruneArgs),
-    /// Print a shell completion script, e.g. `footfall completions bash > /etc/bash_completion.d/footfall`.
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  footfall completions bash > /etc/bash_completion.d/footfall\n  \
+                            footfall completions zsh > ~/.zfunc/_footfall")]
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
     /// Write the man pages (footfall.1 and one per subcommand) into a directory; used to build packages.
-    #[command(hide = true)]
+    #[command(hide = true, after_help = "Examples:\n  footfall manpages target/man")]
     Manpages {
         /// The directory to write them into (created if missing).
         dir: std::path::PathBuf,
     },
 }
 
+/// The format of `footfall ingest -`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StdinFormat {
+    /// One JSON object per line.
+    Ndjson,
+    /// A JSON array of bins, or one bin.
+    Json,
+    /// A header `device_id,minute,in,out`, then one bin per row.
+    Csv,
+}
+
+impl From<StdinFormat> for ingest::Format {
+    fn from(format: StdinFormat) -> ingest::Format {
+        match format {
+            StdinFormat::Ndjson => ingest::Format::Ndjson,
+            StdinFormat::Json => ingest::Format::Json,
+            StdinFormat::Csv => ingest::Format::Csv,
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command only reads: then a missing SQLite file is an error, not a new empty database.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Store(StoreCommand::List(_))
+                | Command::Device(DeviceCommand::List(_))
+                | Command::User(UserCommand::List(_))
+                | Command::Token(token::TokenCommand::List(_))
+                | Command::Occupancy(OccupancyCommand::Corrections { .. })
+                | Command::Backup { .. }
+                | Command::Check
+        )
+    }
+}
+
 /// `footfall store`.
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
     /// Add a store.
+    #[command(
+        after_help = "Examples:\n  footfall store add 116500 --timezone Europe/Athens --name \"Athens Ermou\"\n  \
+                            footfall store add 220310 --timezone America/New_York --occupancy-reset 04:00"
+    )]
     Add {
         /// The store code, e.g. 116500.
         code: String,
         /// IANA time zone, e.g. Europe/Athens.
-        #[arg(long)]
+        #[arg(long, value_name = "ZONE")]
         timezone: String,
-        /// A display name.
+        /// A display name [default: the code].
         #[arg(long)]
         name: Option<String>,
-        /// Local time of day at which occupancy restarts from 0.
-        #[arg(long, default_value = "00:00")]
+        /// Local time of day (HH:MM) at which occupancy restarts from 0.
+        #[arg(long, value_name = "HH:MM", default_value = "00:00")]
         occupancy_reset: String,
     },
-    /// List stores.
-    List,
+    /// List stores: code, name, time zone and occupancy reset, by code.
+    #[command(after_help = "Examples:\n  footfall store list\n  footfall store list --format json")]
+    List(ListArgs),
+    /// Rename a store or change its time zone or occupancy reset; a new zone or reset recomputes the
+    /// store's published occupancy at once.
+    #[command(after_help = "Examples:\n  footfall store set 116500 --name \"Athens Ermou 12\"\n  \
+                            footfall store set 116500 --occupancy-reset 04:00")]
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+    Set {
+        /// The store code.
+        code: String,
+        /// A new display name.
+        #[arg(long, group = "change")]
+        name: Option<String>,
+        /// A new IANA time zone, e.g. Europe/Athens.
+        #[arg(long, value_name = "ZONE", group = "change")]
+        timezone: Option<String>,
+        /// A new local time of day (HH:MM) at which occupancy restarts from 0.
+        #[arg(long, value_name = "HH:MM", group = "change")]
+        occupancy_reset: Option<String>,
+    },
 }
 
 /// `footfall device`.
 #[derive(Subcommand, Debug)]
 pub enum DeviceCommand {
     /// Add a device to a store and print its ingest token (alone on the last line).
+    #[command(after_help = "Examples:\n  footfall device add cnt-1 --store 116500")]
     Add {
         /// The device id the sensor reports, e.g. cnt-1.
         device_id: String,
         /// The code of the store the device counts for.
-        #[arg(long)]
+        #[arg(long, value_name = "CODE")]
         store: String,
     },
     /// List devices with their store, last bin minute and last-seen time.
-    List,
+    #[command(after_help = "Examples:\n  footfall device list\n  footfall device list --format json")]
+    List(ListArgs),
+    /// Move a device to another store from a minute on: its bins from then on count for the new store,
+    /// earlier ones stay with the old; both stores' published occupancy is recomputed. Its token stays.
+    #[command(after_help = "Examples:\n  footfall device move cnt-1 --store 220310 --from 2023-10-26T00:00:00Z")]
+    Move {
+        /// The device.
+        device_id: String,
+        /// The code of the store it counts for from then on.
+        #[arg(long, value_name = "CODE")]
+        store: String,
+        /// The first minute counted for the new store (UTC unless an offset is given; whole minutes).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+    },
     /// Issue a new ingest token (printed alone on the last line); the old one stops working.
+    #[command(after_help = "Examples:\n  footfall device rotate-token cnt-1")]
     RotateToken {
         /// The device.
         device_id: String,
     },
     /// Remove a device: its token stops working at once; its bins stay.
+    #[command(after_help = "Examples:\n  footfall device remove cnt-1")]
     Remove {
         /// The device.
         device_id: String,
@@ -137,44 +240,59 @@ pub enum DeviceCommand {
 #[derive(Subcommand, Debug)]
 pub enum OccupancyCommand {
     /// Set the occupancy at the end of a minute; later minutes continue from it until the next reset.
+    #[command(after_help = "Examples:\n  footfall occupancy set 116500 --at 2023-10-26T12:30:00Z --value 12")]
     Set {
         /// The store code.
         store: String,
         /// The minute (UTC unless an offset is given), e.g. 2023-10-26T12:30:00Z.
-        #[arg(long)]
+        #[arg(long, value_name = "TIME")]
         at: String,
         /// The number of people inside at the end of that minute.
-        #[arg(long)]
+        #[arg(long, value_name = "PEOPLE")]
         value: u32,
     },
-    /// List a store's corrections.
+    /// List a store's corrections: minute, value and when it was recorded, by minute.
+    #[command(after_help = "Examples:\n  footfall occupancy corrections 116500 --format json")]
     Corrections {
         /// The store code.
         store: String,
+        /// How to print.
+        #[command(flatten)]
+        list: ListArgs,
     },
 }
 
 /// `footfall user`.
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Add a user; the password is read from stdin.
+    /// Add a user seeing some stores (--stores CODE,...) or every store (--all-stores); the password is
+    /// read from stdin.
+    #[command(
+        after_help = "Examples:\n  printf 'secret\\n' | footfall user add analyst --password-stdin --stores 116500,220310\n  \
+                            printf 'secret\\n' | footfall user add loader --password-stdin --all-stores --can-ingest"
+    )]
+    #[command(group = clap::ArgGroup::new("scope").required(true).args(["all_stores", "stores"]))]
     Add {
         /// The username.
         name: String,
         /// Read the password from stdin (minus one trailing newline).
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// The user sees every store.
-        #[arg(long, conflicts_with = "stores", required_unless_present = "stores")]
+        /// The user sees every store, present and future.
+        #[arg(long)]
         all_stores: bool,
-        /// The user sees only these stores.
-        #[arg(long, value_delimiter = ',')]
+        /// The user sees only these stores (comma-separated codes).
+        #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
         stores: Vec<String>,
         /// The user may also push bins and occupancy corrections over HTTP.
         #[arg(long)]
         can_ingest: bool,
     },
+    /// List users: the stores each sees and whether it may ingest, by username (never a password hash).
+    #[command(after_help = "Examples:\n  footfall user list\n  footfall user list --format json")]
+    List(ListArgs),
     /// Set a user's password, read from stdin.
+    #[command(after_help = "Examples:\n  printf 'new\\n' | footfall user passwd analyst --password-stdin")]
     Passwd {
         /// The username.
         name: String,
@@ -182,7 +300,8 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Remove a user; its credentials stop working at once.
+    /// Remove a user; its credentials and API tokens stop working at once.
+    #[command(after_help = "Examples:\n  footfall user remove loader")]
     Remove {
         /// The username.
         name: String,
@@ -204,6 +323,7 @@ pub struct ServeArgs {
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Print the settings `serve` would run with, as TOML, with secrets redacted.
+    #[command(after_help = "Examples:\n  footfall config show --config /etc/footfall/footfall.toml")]
     Show(config::SettingsArgs),
 }
 
@@ -231,28 +351,51 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command line.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let database = cli.database.clone();
+    let database = &database;
     // `serve` logs in the format of its settings, known once they are resolved.
     if !matches!(cli.command, Command::Serve(_)) {
         telemetry::init(LogFormat::Text);
     }
-    let open = || async { storage::open(database.as_deref().unwrap_or(config::DEFAULT_DATABASE_URL)).await };
+    let only_reads = cli.command.only_reads();
+    let open = || async move {
+        let url = database.as_deref().unwrap_or(config::DEFAULT_DATABASE_URL);
+        if only_reads { storage::open_existing(url).await } else { storage::open(url).await }
+    };
     match cli.command {
         Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset }) => {
             let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
-            jiff::tz::TimeZone::get(&timezone).with_context(|| format!("unknown time zone {timezone:?}"))?;
-            let reset: ResetTime =
-                occupancy_reset.parse().map_err(|e: String| anyhow::anyhow!("--occupancy-reset: {e}"))?;
+            parse_timezone(&timezone)?;
+            let reset = parse_reset(&occupancy_reset)?;
             let name = name.unwrap_or_else(|| code.to_string());
             open().await?.add_store(NewStore { code: code.clone(), name, timezone, reset }).await?;
             println!("added store {code}");
         }
-        Command::Store(StoreCommand::List) => {
+        Command::Store(StoreCommand::List(list)) => {
             let catalog = open().await?.catalog().await?;
-            println!("{:<16} {:<24} {:<32} reset", "code", "name", "timezone");
+            let mut listing = Listing::new(&["code", "name", "timezone", "reset"]);
             for store in catalog.stores() {
                 let zone = store.timezone.iana_name().unwrap_or("?");
-                println!("{:<16} {:<24} {:<32} {}", store.code, store.name, zone, store.reset);
+                listing.push(
+                    vec![store.code.to_string(), store.name.clone(), zone.to_owned(), store.reset.to_string()],
+                    serde_json::json!({
+                        "store_code": store.code.as_str(),
+                        "name": store.name,
+                        "timezone": zone,
+                        "occupancy_reset": store.reset.to_string(),
+                    }),
+                );
             }
+            listing.print(list.format);
+        }
+        Command::Store(StoreCommand::Set { code, name, timezone, occupancy_reset }) => {
+            let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
+            if let Some(timezone) = &timezone {
+                parse_timezone(timezone)?;
+            }
+            let reset = occupancy_reset.as_deref().map(parse_reset).transpose()?;
+            let change = StoreChange { name, timezone, reset };
+            let republished = open().await?.change_store(code.clone(), change).await?;
+            println!("changed store {code}; {} published store-days recomputed", republished.periods);
         }
         Command::Device(DeviceCommand::Add { device_id, store }) => {
             let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
@@ -262,15 +405,42 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("added device {device_id} to store {store}; its ingest token (shown once):");
             println!("{token}");
         }
-        Command::Device(DeviceCommand::List) => {
+        Command::Device(DeviceCommand::List(list)) => {
             let devices = open().await?.device_statuses().await?;
-            println!("{:<24} {:<16} {:<22} last seen", "device", "store", "last bin minute");
-            for device in devices {
+            // A moved device keeps an inactive row in each earlier store, beside its active one.
+            let active: std::collections::HashSet<&str> =
+                devices.iter().filter(|device| device.active).map(|device| device.device_id.as_str()).collect();
+            let mut listing = Listing::new(&["device", "store", "last bin minute", "last seen"]);
+            for device in &devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
-                let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
-                let seen = if device.active { seen } else { format!("{seen} (removed)") };
-                println!("{:<24} {:<16} {:<22} {seen}", device.device_id, device.store_code, minute);
+                let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), instant);
+                let seen = match (device.active, active.contains(device.device_id.as_str())) {
+                    (true, _) => seen,
+                    (false, true) => format!("{seen} (moved)"),
+                    (false, false) => format!("{seen} (removed)"),
+                };
+                listing.push(
+                    vec![device.device_id.to_string(), device.store_code.to_string(), minute, seen],
+                    serde_json::json!({
+                        "device_id": device.device_id.as_str(),
+                        "store_code": device.store_code.as_str(),
+                        "active": device.active,
+                        "last_bin_minute": device.last_bin_minute.map(|minute| minute.to_string()),
+                        "last_seen_at": device.last_seen_at.map(instant),
+                    }),
+                );
             }
+            listing.print(list.format);
+        }
+        Command::Device(DeviceCommand::Move { device_id, store, from }) => {
+            let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
+            let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let from = parse_minute("--from", &from)?;
+            let republished = open().await?.move_device(device_id.clone(), store.clone(), from).await?;
+            println!(
+                "moved device {device_id} to store {store} from minute {from}; {} published bins changed store, {} store-days recomputed",
+                republished.bins, republished.periods
+            );
         }
         Command::Device(DeviceCommand::RotateToken { device_id }) => {
             let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
@@ -289,6 +459,23 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let password_hash = hash_password(&read_password_stdin()?);
             open().await?.set_password(username.clone(), password_hash).await?;
             println!("changed the password of user {username}");
+        }
+        Command::User(UserCommand::List(list)) => {
+            let mut listing = Listing::new(&["user", "stores", "can ingest"]);
+            for user in open().await?.users().await? {
+                let stores: Vec<&str> = user.stores.iter().flatten().map(StoreCode::as_str).collect();
+                let shown = if user.stores.is_none() { "all".to_owned() } else { stores.join(",") };
+                listing.push(
+                    vec![user.username.to_string(), shown, if user.can_ingest { "yes" } else { "no" }.to_owned()],
+                    serde_json::json!({
+                        "username": user.username.as_str(),
+                        "all_stores": user.stores.is_none(),
+                        "stores": stores,
+                        "can_ingest": user.can_ingest,
+                    }),
+                );
+            }
+            listing.print(list.format);
         }
         Command::User(UserCommand::Remove { name }) => {
             let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
@@ -314,9 +501,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Occupancy(OccupancyCommand::Set { store, at, value }) => {
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
-            let instant =
+            let at =
                 crate::domain::time::parse_instant(&at).with_context(|| format!("--at: {at:?} is not a datetime"))?;
-            let minute = crate::domain::Minute::last_at_or_before(instant);
+            let minute = Minute::last_at_or_before(at);
             let correction = crate::domain::bins::Correction { minute, value, created_at: jiff::Timestamp::now() };
             let storage = open().await?;
             storage.add_correction(store.clone(), correction).await?;
@@ -325,12 +512,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let visible = if published { "published" } else { "visible after the next publication" };
             println!("occupancy of store {store} set to {value} at the end of minute {minute}; {visible}");
         }
-        Command::Occupancy(OccupancyCommand::Corrections { store }) => {
+        Command::Occupancy(OccupancyCommand::Corrections { store, list }) => {
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
-            println!("{:<22} {:>6}  recorded", "minute", "value");
+            let mut listing = Listing::new(&["minute", "value", "recorded"]);
             for correction in open().await?.corrections(store).await? {
-                println!("{:<22} {:>6}  {}", correction.minute.to_string(), correction.value, correction.created_at);
+                listing.push(
+                    vec![correction.minute.to_string(), correction.value.to_string(), instant(correction.created_at)],
+                    serde_json::json!({
+                        "minute": correction.minute.to_string(),
+                        "value": correction.value,
+                        "recorded_at": instant(correction.created_at),
+                    }),
+                );
             }
+            listing.print(list.format);
         }
         Command::User(UserCommand::Add { name, password_stdin: _, all_stores, stores, can_ingest }) => {
             let username = Username::parse(&name).map_err(anyhow::Error::msg)?;
@@ -349,7 +544,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             open().await?.add_user(NewUser { username: username.clone(), password_hash, scope, can_ingest }).await?;
             println!("added user {username}");
         }
-        Command::Ingest { files } => ingest_files(open().await?.as_ref(), &files).await?,
+        Command::Ingest { files, format } => ingest_files(open().await?.as_ref(), &files, format.into()).await?,
         Command::Token(command) => token::run(open().await?, command).await?,
         Command::Prune(args) => prune::run(open().await?, args).await?,
         Command::Publish => {
@@ -373,6 +568,24 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_timezone(timezone: &str) -> anyhow::Result<()> {
+    jiff::tz::TimeZone::get(timezone).with_context(|| format!("--timezone: unknown time zone {timezone:?}"))?;
+    Ok(())
+}
+
+fn parse_reset(text: &str) -> anyhow::Result<ResetTime> {
+    text.parse().map_err(|e: String| anyhow::anyhow!("--occupancy-reset: {e}"))
+}
+
+/// A whole minute, UTC unless the text has an offset; a time within a minute is refused rather than
+/// rounded, as it would be ambiguous which minute it means.
+fn parse_minute(flag: &str, text: &str) -> anyhow::Result<Minute> {
+    let at = crate::domain::time::parse_instant(text).with_context(|| format!("{flag}: {text:?} is not a datetime"))?;
+    let minute = Minute::last_at_or_before(at);
+    anyhow::ensure!(minute.timestamp() == at, "{flag}: {text:?} is not the start of a minute (seconds must be 0)");
+    Ok(minute)
 }
 
 fn read_password_stdin() -> anyhow::Result<String> {
@@ -459,6 +672,39 @@ mod tests {
             Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
         }
         let error = Cli::try_parse_from(["footfall", "user", "add", "x", "--password-stdin"]).unwrap_err();
-        assert!(error.to_string().contains("--all-stores"), "a user needs a scope: {error}");
+        let error = error.to_string();
+        assert!(
+            error.contains("--all-stores") && error.contains("--stores <CODE,...>"),
+            "a user needs a scope: {error}"
+        );
+    }
+
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        fn walk(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let help = arg.get_help().or(arg.get_long_help()).map(ToString::to_string).unwrap_or_default();
+                if help.trim().is_empty() {
+                    problems.push(format!("{path}: {} has no help", arg.get_id()));
+                }
+            }
+            let subcommands: Vec<&clap::Command> =
+                command.get_subcommands().filter(|sub| sub.get_name() != "help").collect();
+            if subcommands.is_empty() {
+                let after = command.get_after_help().or(command.get_after_long_help()).map(ToString::to_string);
+                if !after.is_some_and(|text| text.starts_with("Examples:\n  footfall ") || text.contains("| footfall "))
+                {
+                    problems.push(format!("{path}: no \"Examples:\" section"));
+                }
+            }
+            for sub in subcommands {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut problems = Vec::new();
+        walk(&command, "footfall", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

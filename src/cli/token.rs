@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use jiff::{SignedDuration, Timestamp};
 
+use super::list::{ListArgs, ListFormat, Listing, instant};
 use crate::api::auth::{hash_token, new_api_token};
 use crate::domain::tokens::{ApiTokenInfo, NewApiToken};
 use crate::domain::{TokenName, Username};
@@ -17,7 +18,7 @@ use crate::storage::Storage;
 pub enum TokenCommand {
     /// Issue an API token that reads with a user's scope (no argon2 cost per request); it is printed
     /// once, alone on the last line, and stored only as its SHA-256.
-    #[command(after_help = "Example:\n  footfall token add powerbi --user analyst --expires 90d\n  \
+    #[command(after_help = "Examples:\n  footfall token add powerbi --user analyst --expires 90d\n  \
                             curl -H \"Authorization: Bearer $TOKEN\" 'http://127.0.0.1:8000/api/stores'")]
     Add {
         /// A unique name for the token, e.g. the client it is for.
@@ -30,25 +31,14 @@ pub enum TokenCommand {
         expires: Option<Duration>,
     },
     /// List API tokens: name, user, created, last used (to within a minute) and expiry, by name.
-    List {
-        /// text (aligned columns) or json (an array of objects).
-        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
-        format: ListFormat,
-    },
+    #[command(after_help = "Examples:\n  footfall token list\n  footfall token list --format json")]
+    List(ListArgs),
     /// Revoke an API token: it stops working at once.
+    #[command(after_help = "Examples:\n  footfall token revoke powerbi")]
     Revoke {
         /// The token's name.
         name: String,
     },
-}
-
-/// How a `list` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    /// Aligned columns with a header.
-    Text,
-    /// One JSON array.
-    Json,
 }
 
 /// `90d`, or an interval as `--publish-interval` takes it (`12h`, `30m`, `45s`); not zero.
@@ -66,11 +56,6 @@ fn parse_lifetime(text: &str) -> Result<Duration, String> {
         return Err("a token's lifetime must be longer than 0".into());
     }
     Ok(lifetime)
-}
-
-/// Instants as the CLI prints them: UTC to the second.
-fn instant(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs one `footfall token` command.
@@ -102,7 +87,7 @@ pub async fn run(storage: Arc<dyn Storage>, command: TokenCommand) -> anyhow::Re
             println!("added API token {name} for user {username} ({expiry}); the token (shown once):");
             println!("{token}");
         }
-        TokenCommand::List { format } => print_tokens(&storage.api_tokens().await?, format, Timestamp::now()),
+        TokenCommand::List(list) => print_tokens(&storage.api_tokens().await?, list.format, Timestamp::now()),
         TokenCommand::Revoke { name } => {
             let name = TokenName::parse(&name).map_err(anyhow::Error::msg)?;
             storage.revoke_api_token(name.clone()).await?;
@@ -113,42 +98,34 @@ pub async fn run(storage: Arc<dyn Storage>, command: TokenCommand) -> anyhow::Re
 }
 
 fn print_tokens(tokens: &[ApiTokenInfo], format: ListFormat, now: Timestamp) {
-    match format {
-        ListFormat::Json => {
-            let tokens: Vec<serde_json::Value> = tokens
-                .iter()
-                .map(|token| {
-                    serde_json::json!({
-                        "name": token.name.as_str(),
-                        "user": token.username.as_str(),
-                        "created_at": instant(token.created_at),
-                        "last_used_at": token.last_used_at.map(instant),
-                        "expires_at": token.expires_at.map(instant),
-                        "expired": token.expires_at.is_some_and(|at| at <= now),
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::Value::Array(tokens));
-        }
-        ListFormat::Text => {
-            println!("{:<24} {:<16} {:<20} {:<20} expires", "name", "user", "created", "last used");
-            for token in tokens {
-                let last_used = token.last_used_at.map_or_else(|| "never".to_owned(), instant);
-                let expires = match token.expires_at {
-                    None => "never".to_owned(),
-                    Some(at) if at <= now => format!("{} (expired)", instant(at)),
-                    Some(at) => instant(at),
-                };
-                println!(
-                    "{:<24} {:<16} {:<20} {:<20} {expires}",
-                    token.name.as_str(),
-                    token.username.as_str(),
-                    instant(token.created_at),
-                    last_used
-                );
-            }
-        }
+    // The hash is not even read from storage: a listing cannot leak it.
+    let mut listing = Listing::new(&["name", "user", "created", "last used", "expires"]);
+    for token in tokens {
+        let expired = token.expires_at.is_some_and(|at| at <= now);
+        let expires = match token.expires_at {
+            None => "never".to_owned(),
+            Some(at) if expired => format!("{} (expired)", instant(at)),
+            Some(at) => instant(at),
+        };
+        listing.push(
+            vec![
+                token.name.to_string(),
+                token.username.to_string(),
+                instant(token.created_at),
+                token.last_used_at.map_or_else(|| "never".to_owned(), instant),
+                expires,
+            ],
+            serde_json::json!({
+                "name": token.name.as_str(),
+                "user": token.username.as_str(),
+                "created_at": instant(token.created_at),
+                "last_used_at": token.last_used_at.map(instant),
+                "expires_at": token.expires_at.map(instant),
+                "expired": expired,
+            }),
+        );
     }
+    listing.print(format);
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use super::{Format, RecordError};
 use crate::storage::Storage;
 use crate::telemetry::series::{self, Source};
 
-/// Ingests each file in its own transaction; reports every rejected file and fails if any was.
-pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Result<()> {
+/// Ingests each file in its own transaction; reports every rejected file and fails if any was. `-` is
+/// stdin, read as `stdin_format`.
+pub async fn ingest_files(storage: &dyn Storage, files: &[String], stdin_format: Format) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress =
         indicatif::ProgressBar::with_draw_target(Some(files.len() as u64), indicatif::ProgressDrawTarget::stderr());
@@ -26,7 +27,7 @@ pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Re
     let mut rejected = Vec::new();
     for file in files {
         progress.set_message(file.clone());
-        match ingest_file(storage, file).await {
+        match ingest_file(storage, file, stdin_format).await {
             Ok(count) => {
                 series::bins_ingested(Source::File, count);
                 records += count;
@@ -54,14 +55,15 @@ pub async fn ingest_files(storage: &dyn Storage, files: &[String]) -> anyhow::Re
 }
 
 /// Reads, parses and ingests one file (`-` is stdin); returns the distinct bins written.
-async fn ingest_file(storage: &dyn Storage, file: &str) -> anyhow::Result<u64> {
-    let format = Format::of_path(file).with_context(|| "unknown file type: use .ndjson, .jsonl or .csv")?;
-    let text = if file == "-" {
+async fn ingest_file(storage: &dyn Storage, file: &str, stdin_format: Format) -> anyhow::Result<u64> {
+    let (format, text) = if file == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        text
+        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+        (stdin_format, text)
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+        let format = Format::of_path(file)
+            .context("unknown file type: use .ndjson, .jsonl, .json or .csv (or '-' for stdin with --format)")?;
+        (format, std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?)
     };
     let records = tokio::task::spawn_blocking(move || super::parse(format, &text)).await??;
     let catalog = storage.catalog().await?;
@@ -70,7 +72,7 @@ async fn ingest_file(storage: &dyn Storage, file: &str) -> anyhow::Result<u64> {
         Err(IngestError::Storage(error)) => Err(error.into()),
         // A file's records are named by their line.
         Err(rejected @ (IngestError::UnknownDevice { position, .. } | IngestError::OtherDevice { position, .. })) => {
-            Err(RecordError { line: position, message: rejected.to_string() }.into())
+            Err(RecordError { line: position, column: None, message: rejected.to_string() }.into())
         }
     }
 }

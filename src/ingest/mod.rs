@@ -14,14 +14,38 @@ use serde_json::value::RawValue;
 
 use crate::domain::{Counts, Minute};
 
-/// A rejected record: its 1-based line number and what was wrong.
+/// A rejected record: its 1-based line number (and column, for malformed JSON) and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}{}: {message}", column.map(|column| format!(", column {column}")).unwrap_or_default())]
 pub struct RecordError {
     /// The line, from 1.
     pub line: usize,
+    /// The column, from 1, where the JSON parser stopped.
+    pub column: Option<usize>,
     /// What was wrong.
     pub message: String,
+}
+
+/// What was wrong with one JSON bin, and the column within it where the parser stopped if it was
+/// malformed.
+struct JsonError {
+    column: Option<usize>,
+    message: String,
+}
+
+impl From<String> for JsonError {
+    fn from(message: String) -> JsonError {
+        JsonError { column: None, message }
+    }
+}
+
+/// serde_json's message without the "at line L column C" it appends: the caller reports one position,
+/// its own line and this error's column.
+fn syntax_error(context: &str, error: &serde_json::Error) -> JsonError {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    JsonError { column: (error.column() > 0).then_some(error.column()), message: format!("{context}: {message}") }
 }
 
 /// A parsed record, not yet checked against the catalog.
@@ -40,18 +64,22 @@ pub struct Record {
 /// A file format of `footfall ingest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// One JSON object per line (`.ndjson`, `.jsonl`, stdin).
+    /// One JSON object per line (`.ndjson`, `.jsonl`).
     Ndjson,
+    /// A JSON array of bins or one bin, as an HTTP request body (`.json`).
+    Json,
     /// `device_id,minute,in,out` with a header line (`.csv`).
     Csv,
 }
 
 impl Format {
-    /// The format of a file by its name; `-` (stdin) is NDJSON.
+    /// The format of a file by its name (stdin, `-`, has none: its format is given).
     pub fn of_path(path: &str) -> Option<Format> {
         let lower = path.to_ascii_lowercase();
-        if path == "-" || lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
             Some(Format::Ndjson)
+        } else if lower.ends_with(".json") {
+            Some(Format::Json)
         } else if lower.ends_with(".csv") {
             Some(Format::Csv)
         } else {
@@ -64,6 +92,7 @@ impl Format {
 pub fn parse(format: Format, text: &str) -> Result<Vec<Record>, RecordError> {
     match format {
         Format::Ndjson => parse_ndjson(text),
+        Format::Json => parse_json(text),
         Format::Csv => parse_csv(text),
     }
 }
@@ -120,9 +149,9 @@ fn record(line: usize, device_id: &str, minute: Minute, entries: i64, exits: i64
 }
 
 /// Parses one JSON bin object; errors name the field.
-fn json_record(line: usize, json: &str, minutes: &mut MinuteParser) -> Result<Record, String> {
-    let fields: JsonFields =
-        serde_json::from_str(json).map_err(|e| format!("not a JSON object with device_id, minute, in, out: {e}"))?;
+fn json_record(line: usize, json: &str, minutes: &mut MinuteParser) -> Result<Record, JsonError> {
+    let fields: JsonFields = serde_json::from_str(json)
+        .map_err(|e| syntax_error("not a JSON object with device_id, minute, in, out", &e))?;
     fn required<'a>(name: &str, value: Option<&'a RawValue>) -> Result<&'a str, String> {
         value.map(RawValue::get).ok_or_else(|| format!("{name}: missing"))
     }
@@ -135,7 +164,7 @@ fn json_record(line: usize, json: &str, minutes: &mut MinuteParser) -> Result<Re
     };
     let device_id = text("device_id", fields.device_id)?;
     let minute = minutes.parse(&text("minute", fields.minute)?)?;
-    record(line, &device_id, minute, integer("in", fields.entries)?, integer("out", fields.exits)?)
+    Ok(record(line, &device_id, minute, integer("in", fields.entries)?, integer("out", fields.exits)?)?)
 }
 
 /// One JSON object per line; blank lines are skipped.
@@ -148,9 +177,50 @@ pub fn parse_ndjson(text: &str) -> Result<Vec<Record>, RecordError> {
         }
         let line_number = index + 1;
         let record = json_record(line_number, line, &mut minutes);
-        records.push(record.map_err(|message| RecordError { line: line_number, message })?);
+        records.push(record.map_err(|JsonError { column, message }| RecordError {
+            line: line_number,
+            column,
+            message,
+        })?);
     }
     Ok(records)
+}
+
+/// A JSON array of bins, or one bin; each record is named by the line it starts on.
+pub fn parse_json(text: &str) -> Result<Vec<Record>, RecordError> {
+    let items = json_items(text).map_err(|error| {
+        let JsonError { column, message } = syntax_error("not a JSON array of bins or one bin", &error);
+        RecordError { line: error.line().max(1), column, message }
+    })?;
+    let mut minutes = MinuteParser::default();
+    let (mut counted_to, mut line) = (0, 1);
+    let mut records = Vec::with_capacity(items.len());
+    for item in items {
+        // Each item is a slice of `text`: its offset gives its line, counted on from the previous one.
+        let offset = item.as_ptr() as usize - text.as_ptr() as usize;
+        line += text[counted_to..offset].matches('\n').count();
+        counted_to = offset;
+        // The whole text parsed as JSON already, so an item's error is about its fields, not a column.
+        let record = json_record(line, item, &mut minutes).map_err(|JsonError { message, .. }| RecordError {
+            line,
+            column: None,
+            message,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// The bins of a JSON body: the items of an array, or the body itself as one bin. The body is parsed
+/// whole first, so a syntax error has its position in the body.
+fn json_items(body: &str) -> Result<Vec<&str>, serde_json::Error> {
+    if body.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(body)?;
+        Ok(items.into_iter().map(RawValue::get).collect())
+    } else {
+        let item: &RawValue = serde_json::from_str(body)?;
+        Ok(vec![item.get()])
+    }
 }
 
 /// A rejected record of a request body: its 0-based index in the batch and what was wrong.
@@ -169,24 +239,32 @@ pub fn parse_batch(body: &str, ndjson: bool) -> Result<Vec<Record>, BatchError> 
     let mut minutes = MinuteParser::default();
     let items: Vec<&str> = if ndjson {
         body.lines().filter(|line| !line.trim().is_empty()).collect()
-    } else if body.trim_start().starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(body)
-            .map_err(|e| BatchError { index: 0, message: format!("the body is not a JSON array of bins: {e}") })?;
-        items.into_iter().map(RawValue::get).collect()
     } else {
-        vec![body]
+        json_items(body).map_err(|e| BatchError {
+            index: 0,
+            message: format!("the body is not a JSON array of bins or one bin: {e}"),
+        })?
     };
     items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| json_record(index, item, &mut minutes).map_err(|message| BatchError { index, message }))
+        .map(|(index, item)| {
+            json_record(index, item, &mut minutes).map_err(|JsonError { column, message }| BatchError {
+                index,
+                message: match column {
+                    Some(column) => format!("column {column}: {message}"),
+                    None => message,
+                },
+            })
+        })
         .collect()
 }
 
 /// A header `device_id,minute,in,out`, then one bin per row.
 pub fn parse_csv(text: &str) -> Result<Vec<Record>, RecordError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let header_error = || RecordError { line: 1, message: "the header must be device_id,minute,in,out".into() };
+    let header_error =
+        || RecordError { line: 1, column: None, message: "the header must be device_id,minute,in,out".into() };
     let headers = reader.headers().map_err(|_| header_error())?;
     if headers.iter().map(str::trim).ne(["device_id", "minute", "in", "out"]) {
         return Err(header_error());
@@ -196,14 +274,14 @@ pub fn parse_csv(text: &str) -> Result<Vec<Record>, RecordError> {
     let mut row = csv::StringRecord::new();
     loop {
         let line = reader.position().line() as usize;
-        let fail = |message: String| RecordError { line, message };
+        let fail = |message: String| RecordError { line, column: None, message };
         match reader.read_record(&mut row) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => return Err(fail(format!("malformed row: {error}"))),
         }
         let line = row.position().map_or(line, |p| p.line() as usize);
-        let fail = |message: String| RecordError { line, message };
+        let fail = |message: String| RecordError { line, column: None, message };
         if row.len() != 4 {
             return Err(fail(format!("expected 4 fields, found {}", row.len())));
         }
@@ -279,8 +357,32 @@ mod tests {
     }
 
     #[test]
+    fn json_files_name_records_by_the_line_they_start_on_and_syntax_errors_by_one_position() {
+        let bin = |minute: &str, entries: i64| {
+            format!("{{\"device_id\":\"d\",\"minute\":\"2023-10-26T12:{minute}:00Z\",\"in\":{entries},\"out\":0}}")
+        };
+        let records = parse_json(&format!("[\n  {},\n\n  {}]", bin("06", 1), bin("07", 2))).unwrap();
+        assert_eq!(records.iter().map(|record| record.line).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(parse_json(&format!("\n\n{}\n", bin("06", 1))).unwrap()[0].line, 3, "one object");
+        let error = parse_json(&format!("[{},\n{}]", bin("06", 1), bin("07", -2))).unwrap_err();
+        assert_eq!(error.to_string(), "line 2: in: must not be negative, got -2");
+        let error = parse_json("{\n  \"device_id\": \"d\",\n  \"in\": 1").unwrap_err();
+        assert_eq!((error.line, error.column), (3, Some(9)), "{error}");
+        assert!(
+            error.to_string().starts_with("line 3, column 9: ") && !error.to_string().contains(" at line"),
+            "{error}"
+        );
+        let error = parse_ndjson(&format!("{}\n{}", bin("06", 1), &bin("07", 1)[..30])).unwrap_err();
+        assert!(
+            error.to_string().starts_with("line 2, column 30: ") && !error.to_string().contains(" at line"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn formats_follow_the_file_name() {
-        assert_eq!(Format::of_path("-"), Some(Format::Ndjson));
+        assert_eq!(Format::of_path("-"), None);
+        assert_eq!(Format::of_path("a.json"), Some(Format::Json));
         assert_eq!(Format::of_path("a.JSONL"), Some(Format::Ndjson));
         assert_eq!(Format::of_path("a.csv"), Some(Format::Csv));
         assert_eq!(Format::of_path("a.txt"), None);

@@ -12,6 +12,8 @@ backend_tests!(
     a_bad_record_rejects_its_whole_file_naming_the_line,
     several_files_are_all_or_nothing_per_file,
     a_dash_reads_ndjson_from_stdin,
+    json_files_and_stdin_in_each_format_are_ingested,
+    a_malformed_json_record_is_reported_at_one_position,
     invalid_administration_is_refused,
     the_database_option_wins_over_the_environment,
     device_add_prints_the_token_alone_on_the_last_line,
@@ -165,6 +167,60 @@ async fn a_dash_reads_ndjson_from_stdin(backend: Backend) {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("line 1"), "{}", stderr(&output));
     assert_eq!(rows(&app, "").await.len(), 2);
+}
+
+async fn json_files_and_stdin_in_each_format_are_ingested(backend: Backend) {
+    let app = app_with_store(backend).await;
+    let bin =
+        |device: &str, minute: &str, entries: i64| line(device, &format!("2023-10-26T12:{minute}:00Z"), entries, 0);
+    // A .json file is a request body: an array (here over several lines) or one object.
+    let array = format!("[\n  {},\n  {}\n]\n", bin("d1", "00", 1).trim(), bin("d2", "00", 2).trim());
+    let output = app.ingest_file("array.json", &array);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(app.ingest_file("one.JSON", &bin("d1", "01", 3)).status.success());
+    app.cli_ok(&["ingest", "--format", "json", "-"], Some(&format!("[{}]", bin("d1", "02", 4).trim())));
+    app.cli_ok(&["ingest", "--format", "csv", "-"], Some("device_id,minute,in,out\nd1,2023-10-26T12:03:00Z,5,0\n"));
+    app.cli_ok(&["ingest", "--format", "ndjson", "-"], Some(&bin("d1", "04", 6)));
+    assert_eq!(
+        rows(&app, "").await,
+        [row("12:00", 3, 0), row("12:01", 3, 0), row("12:02", 4, 0), row("12:03", 5, 0), row("12:04", 6, 0)]
+    );
+
+    // All or nothing, the bad record named by the line it starts on.
+    let bad = format!("[\n  {},\n  {}\n]\n", bin("d1", "10", 1).trim(), bin("d1", "11", -1).trim());
+    let output = app.ingest_file("bad.json", &bad);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("bad.json: rejected: line 3: in: must not be negative"), "{}", stderr(&output));
+    let output =
+        app.ingest_file("unknown.json", &format!("[{},{}]", bin("d1", "10", 1).trim(), bin("nope", "11", 1).trim()));
+    assert!(stderr(&output).contains("line 1: ") && stderr(&output).contains("nope"), "{}", stderr(&output));
+    let output = app.cli(&["ingest", "--format", "csv", "-"], Some(&bin("d1", "10", 1)));
+    assert!(!output.status.success() && stderr(&output).contains("header"), "stdin is read as --format says");
+    assert_eq!(rows(&app, "").await.len(), 5, "nothing of the rejected input was stored");
+
+    let output = app.ingest_file("bins.txt", &bin("d1", "10", 1));
+    assert!(stderr(&output).contains(".json"), "the unknown-type message lists .json: {}", stderr(&output));
+    let output = app.cli(&["ingest", "--format", "xml", "-"], Some(""));
+    assert!(!output.status.success() && stderr(&output).contains("csv"), "{}", stderr(&output));
+}
+
+async fn a_malformed_json_record_is_reported_at_one_position(backend: Backend) {
+    let app = app_with_store(backend).await;
+    let first = line("d1", "2023-10-26T12:00:00Z", 1, 0);
+    let truncated = line("d1", "2023-10-26T12:01:00Z", 1, 0);
+    let truncated = &truncated[..truncated.len() - 4];
+    let output = app.ingest_file("cut.ndjson", &format!("{first}{truncated}\n"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    let column = truncated.chars().count();
+    assert!(message.contains(&format!("line 2, column {column}: ")), "{message}");
+    assert!(!message.contains("at line"), "one position, not two: {message}");
+
+    let output = app.ingest_file("cut.json", &format!("[\n{},\n{truncated}", first.trim()));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("line 3, column {column}: ")), "{message}");
+    assert!(!message.contains("at line"), "one position, not two: {message}");
+    assert_eq!(rows(&app, "").await, []);
 }
 
 async fn invalid_administration_is_refused(backend: Backend) {

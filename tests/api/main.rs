@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0 over a temporary database, set up through the real
 //! `footfall` binary, queried with a real HTTP client. Every test runs against SQLite and PostgreSQL.
 
+mod cli;
 mod cors;
 mod errors;
 mod hardening;

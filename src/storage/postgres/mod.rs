@@ -75,6 +75,35 @@ impl TimedPool {
     }
 }
 
+/// `HOST:PORT/DB` of a connection's settings, for messages (never its user or password).
+fn server_name(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or_default())
+}
+
+/// A failed first connection as one line naming the server and the cause once: deadpool's and
+/// tokio-postgres' errors each repeat their source in their own message, so the whole chain said
+/// "error connecting to server" twice.
+fn connection_failure(server: &str, error: deadpool_postgres::PoolError) -> anyhow::Error {
+    use std::error::Error as _;
+    let cause = match &error {
+        deadpool_postgres::PoolError::Backend(error) => match (error.as_db_error(), error.source()) {
+            (Some(refusal), _) => format!("{}: {}", refusal.severity(), refusal.message()),
+            (None, Some(cause)) => cause.to_string(),
+            (None, None) => error.to_string(),
+        },
+        deadpool_postgres::PoolError::Timeout(_) => "timed out".to_owned(),
+        other => other.to_string(),
+    };
+    anyhow::anyhow!("cannot connect to PostgreSQL at {server}: {cause}")
+}
+
 /// Keys are bound and read as their row id (bigint).
 macro_rules! sql_keys {
     ($($key:ty),*) => {$(
@@ -234,6 +263,7 @@ impl PostgresStorage {
             (None, Err(_)) => DEFAULT_POOL_SIZE,
         };
         let mut config: tokio_postgres::Config = url.parse()?;
+        let server = server_name(&config);
         if config.get_application_name().is_none() {
             config.application_name("footfall");
         }
@@ -249,12 +279,13 @@ impl PostgresStorage {
             .create_timeout(Some(Duration::from_secs(10)))
             .build()?;
         let storage = PostgresStorage { pool: TimedPool(pool), catalog: Mutex::new(Arc::new(Catalog::default())) };
-        storage.migrate().await?;
+        // The first connection says whether the server is there at all.
+        let client = storage.pool.get().await.map_err(|error| connection_failure(&server, error))?;
+        storage.migrate(client).await?;
         Ok(storage)
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let mut client = self.pool.get().await?;
+    async fn migrate(&self, mut client: deadpool_postgres::Client) -> anyhow::Result<()> {
         let transaction = client.transaction().await?;
         // Servers starting together queue here; each then sees the others' migrations as applied.
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;

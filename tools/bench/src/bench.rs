@@ -147,7 +147,12 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         let bytes = write_ndjson(&path, from_file, &catalog)?;
         progress(format_args!("ingesting {} records from a {:.0} MB NDJSON file ...", from_file.len(), mb(bytes)));
         let started = Instant::now();
-        footfall::ingest::files::ingest_files(storage.as_ref(), &[path.display().to_string()]).await?;
+        footfall::ingest::files::ingest_files(
+            storage.as_ref(),
+            &[path.display().to_string()],
+            footfall::ingest::Format::Ndjson,
+        )
+        .await?;
         let seconds = started.elapsed().as_secs_f64();
         std::fs::remove_file(&path)?;
         let file =
