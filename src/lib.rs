@@ -5,7 +5,7 @@
 //! ingest and a publication through them.
 //! - [`domain`]: the model: identifiers and typed keys, the catalog (stores, devices, users, scope),
 //!   bins, minutes and time zones, occupancy periods and page arithmetic, pagination, the publication
-//!   policy, rollup verification. No HTTP, no SQL.
+//!   policy, rollup verification, API tokens, retention cut-offs, the monitoring snapshot. No HTTP, no SQL.
 //! - [`storage`]: traits per capability in domain terms ([`storage::Storage`] is all of them) and the
 //!   engines `storage::sqlite` and `storage::postgres`, each a folder with one file per capability and
 //!   numbered `.sql` migrations.
@@ -13,15 +13,18 @@
 //!   calls (files via [`ingest::files`], HTTP via `api::ingest`, MQTT via [`ingest::mqtt`]): resolve,
 //!   refuse removed devices, store all or nothing, apply the publication policy.
 //! - [`publish`]: the publication policy's effects and the schedule.
-//! - [`retention`]: the schedule pruning old minute data.
+//! - [`retention`]: the schedule pruning old minute data (`footfall prune` does it once).
 //! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors
-//!   (authentication, scope), errors, the endpoints, rendering, OpenAPI, the dashboard.
+//!   (authentication: Basic, API and device tokens; scope), errors, the endpoints, rendering, OpenAPI,
+//!   the dashboard, and `GET /metrics` with the request-counting layer (`api::prometheus`).
 //! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
 //! - [`server`]: the accept loop (connection cap, TLS, deadlines, client address, drain).
 //! - [`app`]: builds and runs the server from its settings and a bound listener.
-//! - [`cli`]: the `footfall` command line; [`demo`] creates demo data. The benchmarks are the separate
+//! - [`cli`]: the `footfall` command line (lists as text or JSON, tokens, prune, completions and man
+//!   pages for the Debian package); [`demo`] creates demo data. The benchmarks are the separate
 //!   binary `footfall-bench` (tools/bench), which uses this library.
-//! - [`forwarded`], [`telemetry`], [`memory`]: trusted proxies, logging and ids, the allocator setting.
+//! - [`forwarded`], [`telemetry`], [`memory`]: trusted proxies, logging and ids (and
+//!   `telemetry::series`, the Prometheus series and their recorder), the allocator setting.
 
 // Denied, not forbidden: `memory` makes the one allowed call.
 #![deny(unsafe_code)]
