@@ -95,7 +95,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from a request's arrival to its response headers, by method and route template."
     );
-    describe_counter!(AUTH_FAILURES, "Failed sign-ins, by credential (password, api_token, device_token, metrics_token).");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Failed sign-ins, by credential (password, api_token, device_token, metrics_token)."
+    );
     describe_counter!(AUTH_THROTTLED, "Requests refused with 429 by the sign-in throttle.");
     describe_counter!(BINS_INGESTED, "Distinct (device, minute) bins stored, by source.");
     describe_counter!(
