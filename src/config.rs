@@ -217,8 +217,8 @@ impl Settings {
         if let Some(path) = &args.config {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let table: toml::Table = text.parse().map_err(|error| anyhow!("{}: {error}", path.display()))?;
-            for (key, value) in &table {
-                let entry = Entry { file: path, key, value };
+            for (key, value) in dotted_entries(&table, path)? {
+                let entry = Entry { file: path, key: &key, value };
                 match key.as_str() {
                     "database_url" => settings.database = Some(entry.string()?),
                     "listen" => settings.listen = entry.string()?,
@@ -236,49 +236,12 @@ impl Settings {
                         settings.log_format =
                             LogFormat::from_str(&entry.string()?, false).map_err(|_| entry.error("not text or json"))?
                     }
-                    "retention" => {
-                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([retention])"))?;
-                        for (key, value) in table {
-                            let name = format!("retention.{key}");
-                            let entry = Entry { file: path, key: &name, value };
-                            match key.as_str() {
-                                "minute_days" => settings.retention_minute_days = Some(entry.days()?),
-                                _ => {
-                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
-                                }
-                            }
-                        }
+                    "retention.minute_days" => settings.retention_minute_days = Some(entry.days()?),
+                    "metrics.listen" => settings.metrics_listen = Some(entry.string()?),
+                    "metrics.token" => {
+                        settings.metrics_token = Some(MetricsToken::new(&entry.string()?).map_err(|e| entry.error(e))?)
                     }
-                    "metrics" => {
-                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([metrics])"))?;
-                        for (key, value) in table {
-                            let name = format!("metrics.{key}");
-                            let entry = Entry { file: path, key: &name, value };
-                            match key.as_str() {
-                                "listen" => settings.metrics_listen = Some(entry.string()?),
-                                "token" => {
-                                    settings.metrics_token =
-                                        Some(MetricsToken::new(&entry.string()?).map_err(|e| entry.error(e))?)
-                                }
-                                _ => {
-                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
-                                }
-                            }
-                        }
-                    }
-                    "cors" => {
-                        let table = value.as_table().ok_or_else(|| entry.error("expected a table ([cors])"))?;
-                        for (key, value) in table {
-                            let name = format!("cors.{key}");
-                            let entry = Entry { file: path, key: &name, value };
-                            match key.as_str() {
-                                "allowed_origins" => settings.cors_allowed_origins = entry.list(parse_origin)?,
-                                _ => {
-                                    bail!("{}: unknown key `{name}` (the keys are {})", path.display(), KEYS.join(", "))
-                                }
-                            }
-                        }
-                    }
+                    "cors.allowed_origins" => settings.cors_allowed_origins = entry.list(parse_origin)?,
                     _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
                 }
             }
@@ -355,6 +318,23 @@ impl Settings {
 }
 
 /// One `key = value` of the file, for values and errors that name the file, the key and the value.
+/// The file's keys with those of its sections (`[retention]`, `[metrics]`, `[cors]`) spelt as in [`KEYS`]
+/// (`retention.minute_days`), so one match reads them all; a section that is not a table is an error.
+fn dotted_entries<'a>(table: &'a toml::Table, file: &Path) -> anyhow::Result<Vec<(String, &'a toml::Value)>> {
+    let mut entries = Vec::new();
+    for (key, value) in table {
+        if KEYS.iter().any(|known| known.strip_prefix(key.as_str()).is_some_and(|rest| rest.starts_with('.'))) {
+            let section = value
+                .as_table()
+                .ok_or_else(|| Entry { file, key, value }.error(format_args!("expected a table ([{key}])")))?;
+            entries.extend(section.iter().map(|(name, value)| (format!("{key}.{name}"), value)));
+        } else {
+            entries.push((key.clone(), value));
+        }
+    }
+    Ok(entries)
+}
+
 struct Entry<'a> {
     file: &'a Path,
     key: &'a str,
