@@ -12,6 +12,7 @@ pub mod render;
 pub mod status;
 pub mod stores;
 pub mod throttle;
+pub mod vendors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +91,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             prometheus::METRICS_PATH,
             get(prometheus::scrape_with_token).fallback(|| async { ApiError::not_found() }),
         )
-        .with_state(state);
+        .with_state(state.clone());
+    // One route per vendor: any other /api/ingest/... is the JSON 404 of an unknown path.
+    let api = crate::domain::sensors::Vendor::ALL.into_iter().fold(api, |api, vendor| {
+        let route = post(vendors::post_vendor)
+            .fallback(method_not_allowed)
+            .layer(axum::Extension(vendor))
+            .with_state(state.clone());
+        api.route(&format!("/api/ingest/{}", vendor.as_str()), route)
+    });
     api.merge(openapi::routes()).merge(dashboard::routes()).fallback(|| async { ApiError::not_found() }).layer(
         // Outermost first. The id is set before the span is made, so the span carries it.
         ServiceBuilder::new()

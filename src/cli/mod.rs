@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::config::{self, Settings};
 use crate::domain::catalog::{NewScope, NewStore, NewUser};
+use crate::domain::sensors::{SensorConfig, Vendor};
 use crate::domain::{DeviceId, ResetTime, StoreCode, Username};
 use crate::ingest::files::ingest_files;
 use crate::storage::{self, Storage};
@@ -118,9 +119,32 @@ pub enum DeviceCommand {
         /// The code of the store the device counts for.
         #[arg(long)]
         store: String,
+        /// The sensor's vendor, when it pushes in its own format: xovis, axis, irisys, milesight, hikvision.
+        #[arg(long, requires = "serial")]
+        vendor: Option<String>,
+        /// The serial its payloads carry (Xovis serial_number, Axis serial, Irisys FriendlyDeviceSerial,
+        /// Milesight device_sn, Hikvision macAddress).
+        #[arg(long, requires = "vendor")]
+        serial: Option<String>,
+        /// The count that is "in": a Xovis counter name (default fw), an Irisys register name or id
+        /// (required); Axis and Milesight default to in, Hikvision to enter.
+        #[arg(long = "in", requires = "vendor")]
+        in_name: Option<String>,
+        /// The count that is "out" (Xovis default bw, Axis and Milesight out, Hikvision exit).
+        #[arg(long = "out", requires = "vendor")]
+        out_name: Option<String>,
+        /// A Xovis logic id or Milesight line number to sum (repeatable; default all).
+        #[arg(long = "line", requires = "vendor")]
+        lines: Vec<u32>,
+        /// Swap in and out (a sensor mounted the other way round).
+        #[arg(long, requires = "vendor")]
+        reverse: bool,
     },
-    /// List devices with their store, last bin minute and last-seen time.
+    /// List devices with their store, last bin minute and last-seen time, and for sensors their vendor,
+    /// serial, last push and skipped packages (Xovis package sequence gaps).
     List,
+    /// List serials that pushed without being registered (vendor, serial, first and last seen, pushes).
+    Unknown,
     /// Issue a new ingest token (printed alone on the last line); the old one stops working.
     RotateToken {
         /// The device.
@@ -254,22 +278,75 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 println!("{:<16} {:<24} {:<32} {}", store.code, store.name, zone, store.reset);
             }
         }
-        Command::Device(DeviceCommand::Add { device_id, store }) => {
+        Command::Device(DeviceCommand::Add { device_id, store, vendor, serial, in_name, out_name, lines, reverse }) => {
             let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let sensor = match (vendor, serial) {
+                (Some(vendor), Some(serial)) => {
+                    let vendor = Vendor::parse(&vendor).map_err(anyhow::Error::msg)?;
+                    Some(
+                        SensorConfig::new(vendor, &serial, (in_name, out_name), lines, reverse)
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+                _ => None,
+            };
+            let storage = open().await?;
+            if let Some(config) = &sensor
+                && let Some(existing) = storage.sensor_by_serial(config.vendor, &config.serial).await?
+            {
+                anyhow::bail!(
+                    "the {} sensor {} is already device {}",
+                    config.vendor,
+                    config.serial,
+                    existing.device_id
+                );
+            }
             let token = new_device_token();
-            open().await?.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
-            println!("added device {device_id} to store {store}; its ingest token (shown once):");
+            storage.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
+            if let Some(config) = sensor {
+                let described = format!("{} sensor {}", config.vendor, config.serial);
+                storage.add_sensor(device_id.clone(), config).await?;
+                println!("added device {device_id} ({described}) to store {store}; its ingest token (shown once):");
+            } else {
+                println!("added device {device_id} to store {store}; its ingest token (shown once):");
+            }
             println!("{token}");
         }
         Command::Device(DeviceCommand::List) => {
-            let devices = open().await?.device_statuses().await?;
-            println!("{:<24} {:<16} {:<22} last seen", "device", "store", "last bin minute");
+            let storage = open().await?;
+            let devices = storage.device_statuses().await?;
+            let sensors = storage.sensors().await?;
+            println!(
+                "{:<24} {:<16} {:<22} {:<32} {:<10} {:<20} {:<24} gaps",
+                "device", "store", "last bin minute", "last seen", "vendor", "serial", "last push"
+            );
             for device in devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
                 let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
                 let seen = if device.active { seen } else { format!("{seen} (removed)") };
-                println!("{:<24} {:<16} {:<22} {seen}", device.device_id, device.store_code, minute);
+                let sensor = sensors.iter().find(|s| s.device_id == device.device_id);
+                let columns = sensor.map_or_else(String::new, |s| {
+                    let push = s.last_push_at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+                    format!(" {:<10} {:<20} {:<24} {}", s.config.vendor, s.config.serial, push, s.package_gaps)
+                });
+                let line =
+                    format!("{:<24} {:<16} {:<22} {seen:<32}{columns}", device.device_id, device.store_code, minute);
+                println!("{}", line.trim_end());
+            }
+        }
+        Command::Device(DeviceCommand::Unknown) => {
+            let unknown = open().await?.unknown_sensors().await?;
+            println!("{:<10} {:<24} {:<24} {:<24} pushes", "vendor", "serial", "first seen", "last seen");
+            for sensor in unknown {
+                println!(
+                    "{:<10} {:<24} {:<24} {:<24} {}",
+                    sensor.vendor,
+                    sensor.serial,
+                    sensor.first_seen.to_string(),
+                    sensor.last_seen.to_string(),
+                    sensor.pushes
+                );
             }
         }
         Command::Device(DeviceCommand::RotateToken { device_id }) => {

@@ -22,3 +22,4 @@ mod scaling;
 mod seed;
 mod semantics;
 mod tokens;
+mod vendors;
