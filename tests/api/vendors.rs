@@ -1,6 +1,6 @@
 //! Sensors pushing in their own formats (`POST /api/ingest/{vendor}`): per vendor, push, publish and read
 //! exactly the expected minutes; re-sends; wrong tokens, wrong serials and malformed bodies storing
-//! nothing. The bodies are the sample payloads of shared/notes/vendor-formats.md (tests/fixtures/vendors).
+//! nothing. The bodies are the sample payloads of shared/notes/vendor-formats.md (assets/sensors, also the OpenAPI examples).
 
 use serde_json::{Value, json};
 
@@ -19,16 +19,16 @@ backend_tests!(
     vendor_irisys_registers_reset_and_late_readings,
 );
 
-pub const XOVIS_A: &str = include_str!("../fixtures/vendors/xovis-v5-a.json");
-pub const XOVIS_B: &str = include_str!("../fixtures/vendors/xovis-v5-b.json");
-pub const XOVIS_C: &str = include_str!("../fixtures/vendors/xovis-v5-c.json");
-pub const XOVIS_V4: &str = include_str!("../fixtures/vendors/xovis-v4.json");
-pub const AXIS: &str = include_str!("../fixtures/vendors/axis.json");
-pub const AXIS_DEVICE: &str = include_str!("../fixtures/vendors/axis-device.json");
-pub const IRISYS: &str = include_str!("../fixtures/vendors/irisys.json");
-pub const MILESIGHT: &str = include_str!("../fixtures/vendors/milesight.json");
-pub const HIKVISION_RANGE: &str = include_str!("../fixtures/vendors/hikvision-timerange.xml");
-pub const HIKVISION_REALTIME: &str = include_str!("../fixtures/vendors/hikvision-realtime.xml");
+pub const XOVIS_A: &str = include_str!("../../assets/sensors/xovis-v5-a.json");
+pub const XOVIS_B: &str = include_str!("../../assets/sensors/xovis-v5-b.json");
+pub const XOVIS_C: &str = include_str!("../../assets/sensors/xovis-v5-c.json");
+pub const XOVIS_V4: &str = include_str!("../../assets/sensors/xovis-v4.json");
+pub const AXIS: &str = include_str!("../../assets/sensors/axis.json");
+pub const AXIS_DEVICE: &str = include_str!("../../assets/sensors/axis-device.json");
+pub const IRISYS: &str = include_str!("../../assets/sensors/irisys.json");
+pub const MILESIGHT: &str = include_str!("../../assets/sensors/milesight.json");
+pub const HIKVISION_RANGE: &str = include_str!("../../assets/sensors/hikvision-timerange.xml");
+pub const HIKVISION_REALTIME: &str = include_str!("../../assets/sensors/hikvision-realtime.xml");
 
 /// How a push authenticates.
 pub enum Auth<'a> {
