@@ -141,3 +141,57 @@ async fn find_sensor(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sensors::When;
+
+    fn instant(text: &str) -> When {
+        When::Instant(text.parse().unwrap())
+    }
+
+    #[test]
+    fn every_sample_parses_into_its_serial_and_counts() {
+        let parse_json = |vendor, text: &str| parse(vendor, text.as_bytes(), Some("application/json")).unwrap();
+        let a = parse_json(Vendor::Xovis, include_str!("../../../assets/sensors/xovis-v5-a.json"));
+        assert_eq!((a.serial.as_str(), a.package), ("80:1F:12:D3:27:CA", Some((1003, 2))));
+        assert_eq!(a.intervals[0].start, instant("2023-05-17T12:09:00Z"));
+        assert_eq!(a.intervals[0].key, "3/1684325340000");
+        let b = parse_json(Vendor::Xovis, include_str!("../../../assets/sensors/xovis-v5-b.json"));
+        assert_eq!((b.serial.as_str(), b.intervals.len()), ("", 8));
+        let v4 = parse_json(Vendor::Xovis, include_str!("../../../assets/sensors/xovis-v4.json"));
+        assert_eq!(v4.intervals[0].start, instant("2021-09-23T08:20:00Z"));
+        assert_eq!(v4.intervals[0].counts, [("fw".to_owned(), 1), ("bw".to_owned(), 0)]);
+        let axis = parse_json(Vendor::Axis, include_str!("../../../assets/sensors/axis-device.json"));
+        assert_eq!((axis.serial.as_str(), axis.intervals[0].counts[1].1), ("b8a44fa89c85", 2));
+        let irisys = parse_json(Vendor::Irisys, include_str!("../../../assets/sensors/irisys.json"));
+        assert_eq!((irisys.readings.len(), irisys.readings[1].id.as_deref()), (5, Some("1")));
+        let milesight = parse_json(Vendor::Milesight, include_str!("../../../assets/sensors/milesight.json"));
+        assert_eq!(milesight.intervals[0].start, instant("2026-07-31T23:11:00Z"));
+        let range = include_str!("../../../assets/sensors/hikvision-timerange.xml");
+        let hik = parse(Vendor::Hikvision, range.as_bytes(), Some("application/xml")).unwrap();
+        assert_eq!(
+            (hik.serial.as_str(), hik.intervals[0].start),
+            ("44:47:cc:50:00:c1", instant("2020-04-19T17:33:00Z"))
+        );
+        let live = include_str!("../../../assets/sensors/hikvision-realtime.xml");
+        let live = parse(Vendor::Hikvision, live.as_bytes(), None).unwrap();
+        assert_eq!(live.readings.iter().map(|r| r.value).collect::<Vec<_>>(), [70, 75]);
+    }
+
+    #[test]
+    fn errors_name_the_element() {
+        let error = parse(
+            Vendor::Hikvision,
+            b"<EventNotificationAlert><macAddress>x</macAddress></EventNotificationAlert>",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error, "EventNotificationAlert.eventType: missing");
+        let error = parse(Vendor::Irisys, br#"{"FriendlyDeviceSerial":"a","CountLogs":[{"Timestamp":"2018-12-03T14:21:00Z","Counts":[{"Name":"x","Value":-3}]}]}"#, None)
+            .unwrap_err();
+        assert_eq!(error, "CountLogs[0].Counts[0].Value: must not be negative, got -3");
+        assert!(parse(Vendor::Xovis, b"[]", None).unwrap_err().contains("logics_data"));
+    }
+}
