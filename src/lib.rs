@@ -11,7 +11,8 @@
 //!   numbered `.sql` migrations.
 //! - [`ingest`]: parsing and validation of records, and the one [`ingest::service`] that every source
 //!   calls (files via [`ingest::files`], HTTP via `api::ingest`, MQTT via [`ingest::mqtt`]): resolve,
-//!   refuse removed devices, store all or nothing, apply the publication policy.
+//!   refuse removed devices, store all or nothing, apply the publication policy. [`ingest::vendors`]
+//!   reads the sensors' own formats (docs/sensors.md) and pushes them through `storage::SensorStore`.
 //! - [`publish`]: the publication policy's effects and the schedule.
 //! - [`retention`]: the schedule pruning old minute data (`footfall prune` does it once).
 //! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors

@@ -41,6 +41,9 @@ error_codes! {
     InvalidBin = "invalid_bin",
     /// 400: a request body is not what the endpoint takes.
     InvalidBody = "invalid_body",
+    /// 400: a sensor's payload (`/api/ingest/{vendor}`) is malformed; the detail names the JSON path
+    /// or XML element.
+    InvalidPayload = "invalid_payload",
     /// 400: a datetime parameter or field is not a datetime.
     InvalidDatetime = "invalid_datetime",
     /// 400: `datetime_gte` is later than `datetime_lte`.
@@ -59,6 +62,8 @@ error_codes! {
     StoreCodeNotFound = "store_code_not_found",
     /// 404: no such device, or one outside the user's scope.
     DeviceIdNotFound = "device_id_not_found",
+    /// 404: no sensor of this vendor is registered with the payload's serial.
+    SensorNotFound = "sensor_not_found",
     /// 404: the page is past the last one.
     InvalidPage = "invalid_page",
     /// 404: no such path.

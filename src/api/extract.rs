@@ -114,21 +114,61 @@ impl FromRequestParts<Arc<AppState>> for Writer {
                     "API tokens only read; write with a device token or Basic auth of a user allowed to ingest.",
                 ));
             }
-            // Tokens have 256 bits of entropy and are looked up by their SHA-256: the lookup leaks nothing.
-            return match state.storage.device_by_token_hash(&hash_token(token)).await? {
-                Some(device) => {
-                    Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
-                }
-                None => {
-                    crate::telemetry::series::auth_failure("device_token");
-                    Err(ApiError::invalid_token("Invalid device token."))
-                }
-            };
+            return device_writer(state, token).await;
         }
         let reader = sign_in(state, parts).await?;
         if !reader.user.can_ingest {
             return Err(forbidden("This user may not ingest data."));
         }
         Ok(Writer { identity: WriterIdentity::User(reader.user), catalog: reader.catalog })
+    }
+}
+
+/// The writer of a device token. Tokens have 256 bits of entropy and are looked up by their SHA-256:
+/// the lookup leaks nothing.
+async fn device_writer(state: &AppState, token: &str) -> Result<Writer, ApiError> {
+    match state.storage.device_by_token_hash(&hash_token(token)).await? {
+        Some(device) => {
+            Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
+        }
+        None => {
+            crate::telemetry::series::auth_failure("device_token");
+            Err(ApiError::invalid_token("Invalid device token."))
+        }
+    }
+}
+
+/// A writer as sensors can authenticate: besides what [`Writer`] takes, the device token as the password
+/// of Basic auth (any user name), as a bare `Authorization: TOKEN` or `Authentication: TOKEN` header,
+/// or as `?token=TOKEN` (sensors that set no header; it ends up in proxy logs, so serve TLS).
+pub struct SensorWriter(pub Writer);
+
+impl FromRequestParts<Arc<AppState>> for SensorWriter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let query_token = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .find(|(name, _)| name == "token")
+            .map(|(_, value)| value.into_owned());
+        if let Some(token) = query_token {
+            return device_writer(state, &token).await.map(SensorWriter);
+        }
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            let value = value.trim();
+            if let Some(credentials) = super::auth::parse_basic(value.as_bytes()) {
+                if let Some(device) = state.storage.device_by_token_hash(&hash_token(&credentials.password)).await? {
+                    let catalog = state.storage.catalog().await?;
+                    return Ok(SensorWriter(Writer { identity: WriterIdentity::Device(device), catalog }));
+                }
+            } else if !value.contains(' ') {
+                // Irisys: the token alone, no scheme.
+                return device_writer(state, value).await.map(SensorWriter);
+            }
+            return Writer::from_request_parts(parts, state).await.map(SensorWriter);
+        }
+        if let Some(value) = parts.headers.get("authentication").and_then(|v| v.to_str().ok()) {
+            return device_writer(state, value.trim()).await.map(SensorWriter);
+        }
+        Writer::from_request_parts(parts, state).await.map(SensorWriter)
     }
 }

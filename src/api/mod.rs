@@ -12,6 +12,7 @@ pub mod render;
 pub mod status;
 pub mod stores;
 pub mod throttle;
+pub mod vendors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +91,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             prometheus::METRICS_PATH,
             get(prometheus::scrape_with_token).fallback(|| async { ApiError::not_found() }),
         )
-        .with_state(state);
+        .with_state(state.clone());
+    // One route per vendor: any other /api/ingest/... is the JSON 404 of an unknown path.
+    let api = crate::domain::sensors::Vendor::ALL.into_iter().fold(api, |api, vendor| {
+        let route = post(vendors::post_vendor)
+            .fallback(method_not_allowed)
+            .layer(axum::Extension(vendor))
+            .with_state(state.clone());
+        api.route(&format!("/api/ingest/{}", vendor.as_str()), route)
+    });
     api.merge(openapi::routes()).merge(dashboard::routes()).fallback(|| async { ApiError::not_found() }).layer(
         // Outermost first. The id is set before the span is made, so the span carries it.
         ServiceBuilder::new()
@@ -184,7 +193,7 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
         "request",
         method = %request.method(),
         path = request.uri().path(),
-        query = request.uri().query(),
+        query = request.uri().query().map(redact_token).as_deref(),
         client,
         request_id,
         user = Empty,
@@ -194,8 +203,28 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     )
 }
 
+/// A query string as logged: the value of a `token` parameter (sensors that set no header send their
+/// device token that way) is replaced, so the request log holds no credential.
+fn redact_token(query: &str) -> std::borrow::Cow<'_, str> {
+    if !query.split('&').any(|pair| pair.starts_with("token=")) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let pairs: Vec<&str> =
+        query.split('&').map(|pair| if pair.starts_with("token=") { "token=REDACTED" } else { pair }).collect();
+    std::borrow::Cow::Owned(pairs.join("&"))
+}
+
 fn record_response<B>(response: &axum::http::Response<B>, latency: Duration, span: &Span) {
     span.record("status", response.status().as_u16());
     span.record("latency_us", latency.as_micros() as u64);
     tracing::info!("request");
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn tokens_in_the_query_are_not_logged() {
+        assert_eq!(super::redact_token("a=1&token=secret&b=2"), "a=1&token=REDACTED&b=2");
+        assert_eq!(super::redact_token("tokens=1"), "tokens=1");
+    }
 }

@@ -13,6 +13,7 @@ use super::error::{ErrorBody, ErrorCode};
 use super::ingest::{Accepted, CorrectionView, NewCorrection};
 use super::status::Status;
 use super::stores::{StoreList, StoreView};
+use super::vendors::SensorAccepted;
 
 /// One store's visits in one minute.
 #[derive(Serialize, ToSchema)]
@@ -206,6 +207,119 @@ fn add_correction() {}
     ))]
 fn list_corrections() {}
 
+/// A sample body of `assets/sensors/` (the vendors' own samples, sources in its README) as JSON.
+fn sample(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("the samples are JSON")
+}
+
+/// The answers every sensor endpoint gives; `$example_400` is its malformed-body example.
+macro_rules! sensor_path {
+    ($name:ident, $path:literal, $doc:literal, $content:tt, $example_400:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "sensors",
+            request_body(description = "The body exactly as the sensor sends it", content $content),
+            security(("device_token" = []), ("sensor_token_query" = []), ("sensor_token_header" = []),
+                ("sensor_token_bare" = []), ("basic" = [])),
+            responses(
+                (status = 200, description = "Stored: the minutes it touched are recomputed", body = SensorAccepted,
+                    example = json!({"observations": 1, "bins": 1})),
+                (status = 400, description = "A malformed payload, named by JSON path or XML element; nothing stored",
+                    body = ErrorBody, example = json!({"detail": $example_400, "code": "invalid_payload", "error_id": "5b0e93c1d7a24f68"})),
+                (status = 403, description = "The token's device is not the payload's sensor, or a user without the ingest permission", body = ErrorBody),
+                (status = 404, description = "No sensor of this vendor is registered with the payload's serial (listed by `footfall device unknown`)",
+                    body = ErrorBody, example = json!({"detail": "no xovis sensor with serial \"80:1F:12:D5:30:DC\" is registered (footfall device unknown lists it)", "code": "sensor_not_found", "error_id": "0d6a1c93be27f450"})),
+                (status = 413, description = "The body is over the limit (`--max-body-bytes`)", body = ErrorBody),
+            ))]
+        fn $name() {}
+    };
+}
+
+sensor_path!(
+    ingest_xovis,
+    "/api/ingest/xovis",
+    "Xovis PC series: the firmware 5 logics push (`logics_data`, times as epoch milliseconds or RFC 3339) or the firmware 4 count push. Each record is counted at the minute of its `from`; a record sent again replaces itself (by logic and `from`). `fw`/`bw` are in/out unless the device says otherwise (`--in`, `--out`, `--line`, `--reverse`).",
+    ((
+        serde_json::Value = "application/json",
+        examples(
+            ("fw5" = (
+                summary = "Firmware 5 logics push (akenza PC2SV5 sample)",
+                value = json!(sample(include_str!("../../assets/sensors/xovis-v5-a.json")))
+            )),
+            ("fw5_catch_up" = (
+                summary = "Four one-minute bins, no sensor_info (only a device token can push it)",
+                value = json!(sample(include_str!("../../assets/sensors/xovis-v5-b.json")))
+            )),
+            ("fw4" = (
+                summary = "Firmware 4 count push (akenza PC2S sample)",
+                value = json!(sample(include_str!("../../assets/sensors/xovis-v4.json")))
+            )),
+        )
+    )),
+    "logics_data.logics[0].records[2].from: must be a time, got true"
+);
+sensor_path!(
+    ingest_axis,
+    "/api/ingest/axis",
+    "Axis 3D People Counter \"Axis Retail Data\" (generic data push): each `people-counts` measurement is counted whole at the minute of its `utcFrom` (1, 5 or 15 minutes are not spread).",
+    ((
+        serde_json::Value = "application/json",
+        examples(
+            ("device" = (
+                summary = "A real device capture (akenza sample)",
+                value = json!(sample(include_str!("../../assets/sensors/axis-device.json")))
+            )),
+            ("official" = (
+                summary = "The official sample",
+                value = json!(sample(include_str!("../../assets/sensors/axis.json")))
+            )),
+        )
+    )),
+    "data.measurements[0].items[1].count: must be a count, got \"many\""
+);
+sensor_path!(
+    ingest_irisys,
+    "/api/ingest/irisys",
+    "Irisys Vector `CountLogs`: cumulative registers. The count of [t1, t2) is value(t2) - value(t1), at t1's minute; a decrease is a reset; the first reading is a baseline; late readings re-split. Irisys sends the token as a bare `Authorization` or `Authentication` header.",
+    ((
+        serde_json::Value = "application/json",
+        example = json!(sample(include_str!("../../assets/sensors/irisys.json")))
+    )),
+    "CountLogs[0].Timestamp: \"yesterday\" is not a time"
+);
+sensor_path!(
+    ingest_milesight,
+    "/api/ingest/milesight",
+    "Milesight VS1xx people counters: `line_periodic_data` counted at the minute of `time_info.start_time`, summed over the lines (`--line`).",
+    ((
+        serde_json::Value = "application/json",
+        example = json!(sample(include_str!("../../assets/sensors/milesight.json")))
+    )),
+    "device_info.device_sn: missing"
+);
+sensor_path!(
+    ingest_hikvision,
+    "/api/ingest/hikvision",
+    "Hikvision `EventNotificationAlert` PeopleCounting as XML, JSON, or the XML/JSON part of a multipart body. `timeRange` counts at the minute of `startTime`; `realTime` running totals are cumulative registers `enter` and `exit`. Cameras set no header: use `?token=` (over TLS: it ends up in proxy logs).",
+    (
+        (
+            String = "application/xml",
+            examples(
+                ("timeRange" = (
+                    summary = "Per-period counts",
+                    value = json!(include_str!("../../assets/sensors/hikvision-timerange.xml"))
+                )),
+                ("realTime" = (
+                    summary = "Running totals",
+                    value = json!(include_str!("../../assets/sensors/hikvision-realtime.xml"))
+                )),
+            )
+        ),
+        (serde_json::Value = "application/json"),
+        (String = "multipart/form-data")
+    ),
+    "EventNotificationAlert.peopleCounting.enter: must be a count, got \"four\""
+);
+
 /// One count bin as pushed by a device.
 #[derive(serde::Deserialize, ToSchema)]
 pub struct IngestBin {
@@ -308,6 +422,29 @@ impl Modify for SecuritySchemes {
             "device_token",
             scheme(HttpAuthScheme::Bearer, "A device's ingest token, printed by `footfall device add`."),
         );
+        let api_key = |key: utoipa::openapi::security::ApiKey| SecurityScheme::ApiKey(key);
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
+        components.add_security_scheme(
+            "sensor_token_query",
+            api_key(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "A device's ingest token as ?token= (sensors that set no header; serve TLS, it ends up in proxy logs). Sensors may also send it as the password of Basic auth, any user name.",
+            ))),
+        );
+        components.add_security_scheme(
+            "sensor_token_header",
+            api_key(ApiKey::Header(ApiKeyValue::with_description(
+                "Authentication",
+                "A device's ingest token, alone (Irisys).",
+            ))),
+        );
+        components.add_security_scheme(
+            "sensor_token_bare",
+            api_key(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "A device's ingest token alone, without a scheme (Irisys).",
+            ))),
+        );
         components.add_security_scheme(
             "api_token",
             scheme(HttpAuthScheme::Bearer, "A user's API token, printed by `footfall token add`; the user's scope."),
@@ -378,14 +515,16 @@ impl Modify for ServerWideResponses {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "footfall", description = "People-counter metrics: visits and occupancy per store and minute."),
-    paths(visits, occupancy, stores, status, ingest_bins, add_correction, list_corrections, healthz),
+    paths(visits, occupancy, stores, status, ingest_bins, add_correction, list_corrections, healthz, ingest_xovis,
+        ingest_axis, ingest_irisys, ingest_milesight, ingest_hikvision),
     components(schemas(VisitRow, OccupancyRow, VisitsPage, OccupancyPage, ErrorBody, ErrorCode, StoreList, StoreView,
-        Status, IngestBin, IngestBody, Accepted, NewCorrection, CorrectionView, Health)),
+        Status, IngestBin, IngestBody, Accepted, NewCorrection, CorrectionView, Health, SensorAccepted)),
     tags(
         (name = "metrics", description = "The People Counter API: visits and occupancy per store and minute"),
         (name = "stores", description = "The stores a user sees"),
         (name = "status", description = "Publication status"),
         (name = "ingest", description = "Count bins from devices"),
+        (name = "sensors", description = "Sensors pushing in their own format (Xovis, Axis, Irisys, Milesight, Hikvision)"),
         (name = "corrections", description = "Manual occupancy counts"),
         (name = "health", description = "Liveness"),
     ),

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::config::{self, Settings};
 use crate::domain::catalog::{NewScope, NewStore, NewUser, StoreChange};
+use crate::domain::sensors::{SensorConfig, Vendor};
 use crate::domain::{DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::ingest::{self, files::ingest_files};
 use crate::storage::{self, Storage};
@@ -205,10 +206,35 @@ pub enum DeviceCommand {
         /// The code of the store the device counts for.
         #[arg(long, value_name = "CODE")]
         store: String,
+        /// The sensor's vendor, when it pushes in its own format: xovis, axis, irisys, milesight, hikvision.
+        #[arg(long, requires = "serial")]
+        vendor: Option<String>,
+        /// The serial its payloads carry (Xovis serial_number, Axis serial, Irisys FriendlyDeviceSerial,
+        /// Milesight device_sn, Hikvision macAddress).
+        #[arg(long, requires = "vendor")]
+        serial: Option<String>,
+        /// The count that is "in": a Xovis counter name (default fw), an Irisys register name or id
+        /// (required); Axis and Milesight default to in, Hikvision to enter.
+        #[arg(long = "in", requires = "vendor")]
+        in_name: Option<String>,
+        /// The count that is "out" (Xovis default bw, Axis and Milesight out, Hikvision exit).
+        #[arg(long = "out", requires = "vendor")]
+        out_name: Option<String>,
+        /// A Xovis logic id or Milesight line number to sum (repeatable; default all).
+        #[arg(long = "line", requires = "vendor")]
+        lines: Vec<u32>,
+        /// Swap in and out (a sensor mounted the other way round).
+        #[arg(long, requires = "vendor")]
+        reverse: bool,
     },
-    /// List devices with their store, last bin minute and last-seen time.
+    /// List devices with their store, last bin minute and last-seen time, and for sensors their vendor,
+    /// serial, last push and skipped packages (Xovis package sequence gaps).
     #[command(after_help = "Examples:\n  footfall device list\n  footfall device list --format json")]
     List(ListArgs),
+    /// List serials that pushed without being registered (vendor, serial, first and last seen, pushes),
+    /// so that an installer can register them with `device add --vendor --serial`.
+    #[command(after_help = "Examples:\n  footfall device unknown\n  footfall device unknown --format json")]
+    Unknown(ListArgs),
     /// Move a device to another store from a minute on: its bins from then on count for the new store,
     /// earlier ones stay with the old; both stores' published occupancy is recomputed. Its token stays.
     #[command(after_help = "Examples:\n  footfall device move cnt-1 --store 220310 --from 2023-10-26T00:00:00Z")]
@@ -397,20 +423,58 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let republished = open().await?.change_store(code.clone(), change).await?;
             println!("changed store {code}; {} published store-days recomputed", republished.periods);
         }
-        Command::Device(DeviceCommand::Add { device_id, store }) => {
+        Command::Device(DeviceCommand::Add { device_id, store, vendor, serial, in_name, out_name, lines, reverse }) => {
             let device_id = DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?;
             let store = StoreCode::parse(&store).map_err(anyhow::Error::msg)?;
+            let sensor = match (vendor, serial) {
+                (Some(vendor), Some(serial)) => {
+                    let vendor = Vendor::parse(&vendor).map_err(anyhow::Error::msg)?;
+                    Some(
+                        SensorConfig::new(vendor, &serial, (in_name, out_name), lines, reverse)
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+                _ => None,
+            };
+            let storage = open().await?;
+            if let Some(config) = &sensor
+                && let Some(existing) = storage.sensor_by_serial(config.vendor, &config.serial).await?
+            {
+                anyhow::bail!(
+                    "the {} sensor {} is already device {}",
+                    config.vendor,
+                    config.serial,
+                    existing.device_id
+                );
+            }
             let token = new_device_token();
-            open().await?.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
-            println!("added device {device_id} to store {store}; its ingest token (shown once):");
+            storage.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
+            if let Some(config) = sensor {
+                let described = format!("{} sensor {}", config.vendor, config.serial);
+                storage.add_sensor(device_id.clone(), config).await?;
+                println!("added device {device_id} ({described}) to store {store}; its ingest token (shown once):");
+            } else {
+                println!("added device {device_id} to store {store}; its ingest token (shown once):");
+            }
             println!("{token}");
         }
         Command::Device(DeviceCommand::List(list)) => {
-            let devices = open().await?.device_statuses().await?;
+            let storage = open().await?;
+            let devices = storage.device_statuses().await?;
+            let sensors = storage.sensors().await?;
             // A moved device keeps an inactive row in each earlier store, beside its active one.
             let active: std::collections::HashSet<&str> =
                 devices.iter().filter(|device| device.active).map(|device| device.device_id.as_str()).collect();
-            let mut listing = Listing::new(&["device", "store", "last bin minute", "last seen"]);
+            let mut listing = Listing::new(&[
+                "device",
+                "store",
+                "last bin minute",
+                "last seen",
+                "vendor",
+                "serial",
+                "last push",
+                "gaps",
+            ]);
             for device in &devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
                 let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), instant);
@@ -419,14 +483,53 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     (false, true) => format!("{seen} (moved)"),
                     (false, false) => format!("{seen} (removed)"),
                 };
+                // Sensor rows are keyed by device id, so a moved device's rows share its sensor.
+                let sensor = sensors.iter().find(|sensor| sensor.device_id == device.device_id);
+                let push = sensor.map(|sensor| sensor.last_push_at.map_or_else(|| "never".to_owned(), instant));
                 listing.push(
-                    vec![device.device_id.to_string(), device.store_code.to_string(), minute, seen],
+                    vec![
+                        device.device_id.to_string(),
+                        device.store_code.to_string(),
+                        minute,
+                        seen,
+                        sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.config.vendor.to_string()),
+                        sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.config.serial.to_string()),
+                        push.clone().unwrap_or_else(|| "-".to_owned()),
+                        sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.package_gaps.to_string()),
+                    ],
                     serde_json::json!({
                         "device_id": device.device_id.as_str(),
                         "store_code": device.store_code.as_str(),
                         "active": device.active,
                         "last_bin_minute": device.last_bin_minute.map(|minute| minute.to_string()),
                         "last_seen_at": device.last_seen_at.map(instant),
+                        "vendor": sensor.map(|sensor| sensor.config.vendor.to_string()),
+                        "serial": sensor.map(|sensor| sensor.config.serial.to_string()),
+                        "last_push_at": push,
+                        "package_gaps": sensor.map(|sensor| sensor.package_gaps),
+                    }),
+                );
+            }
+            listing.print(list.format);
+        }
+        Command::Device(DeviceCommand::Unknown(list)) => {
+            let unknown = open().await?.unknown_sensors().await?;
+            let mut listing = Listing::new(&["vendor", "serial", "first seen", "last seen", "pushes"]);
+            for sensor in &unknown {
+                listing.push(
+                    vec![
+                        sensor.vendor.to_string(),
+                        sensor.serial.to_string(),
+                        instant(sensor.first_seen),
+                        instant(sensor.last_seen),
+                        sensor.pushes.to_string(),
+                    ],
+                    serde_json::json!({
+                        "vendor": sensor.vendor.to_string(),
+                        "serial": sensor.serial.to_string(),
+                        "first_seen_at": instant(sensor.first_seen),
+                        "last_seen_at": instant(sensor.last_seen),
+                        "pushes": sensor.pushes,
                     }),
                 );
             }

@@ -14,6 +14,7 @@ pub mod reads;
 pub mod retention;
 pub mod rollups;
 pub mod scope;
+pub mod sensors;
 pub mod time;
 pub mod tokens;
 

@@ -6,6 +6,7 @@
 pub mod files;
 pub mod mqtt;
 pub mod service;
+pub mod vendors;
 
 use std::borrow::Cow;
 

@@ -1,4 +1,8 @@
-//! MQTT ingestion: subscribe to `footfall/<device_id>/bins` (QoS 1) and store each message's bins.
+//! MQTT ingestion: subscribe to `footfall/<device_id>/bins` (QoS 1) and store each message's bins, and
+//! to `footfall/<vendor>/#` for sensors publishing in their own format (Xovis, Milesight, ...): the
+//! payload is what the sensor would POST, its serial picks the device. The broker's ACL is the boundary:
+//! whoever may publish there may push for any registered sensor. (`footfall/<vendor>/bins` stays the bins
+//! topic of a device named like a vendor.)
 //!
 //! A message is acknowledged only after its bins are committed, so the broker redelivers anything the
 //! server had not stored when it stopped or lost the connection. The session is persistent
@@ -14,6 +18,8 @@ use tokio::sync::watch;
 
 use super::parse_batch;
 use super::service::{self, IngestError, Permission, active_device};
+use super::vendors::{self, PushError, Pusher};
+use crate::domain::sensors::Vendor;
 use crate::storage::{Storage, StorageError};
 use crate::telemetry::series::{self, Source};
 
@@ -59,8 +65,11 @@ pub async fn run(storage: Arc<dyn Storage>, url: String, mut stop: watch::Receiv
                 backoff = Duration::from_millis(250);
                 tracing::info!(%url, topic = TOPIC_FILTER, "MQTT connected");
                 // Subscribing again after every connect also covers a broker that lost its sessions.
-                if let Err(error) = client.try_subscribe(TOPIC_FILTER, QoS::AtLeastOnce) {
-                    tracing::error!(%error, "MQTT subscribe failed");
+                let vendor_filters = Vendor::ALL.map(|vendor| format!("footfall/{}/#", vendor.as_str()));
+                for filter in std::iter::once(TOPIC_FILTER.to_owned()).chain(vendor_filters) {
+                    if let Err(error) = client.try_subscribe(filter, QoS::AtLeastOnce) {
+                        tracing::error!(%error, "MQTT subscribe failed");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::Publish(message))) => {
@@ -114,9 +123,36 @@ enum Refused {
     NotStored(StorageError),
 }
 
-/// Stores the bins of a message on `footfall/<device_id>/bins`, all of which must be that device's.
-/// Returns how many distinct bins it wrote.
+/// The vendor of a sensor topic `footfall/<vendor>/...` (not `footfall/<vendor>/bins`).
+fn vendor_of(topic: &str) -> Option<Vendor> {
+    let mut segments = topic.split('/');
+    let (Some("footfall"), Some(vendor), rest) = (segments.next(), segments.next(), segments.collect::<Vec<_>>())
+    else {
+        return None;
+    };
+    if rest == ["bins"] {
+        return None;
+    }
+    Vendor::ALL.into_iter().find(|v| v.as_str() == vendor)
+}
+
+/// Stores a sensor's own payload; the serial picks the device.
+async fn store_vendor(storage: &dyn Storage, vendor: Vendor, payload: &[u8]) -> Result<u64, Refused> {
+    let parsed = vendors::parse(vendor, payload, None).map_err(Refused::Invalid)?;
+    let catalog = storage.catalog().await.map_err(Refused::NotStored)?;
+    match vendors::push(storage, &catalog, Pusher::Broker, vendor, parsed).await {
+        Ok(pushed) => Ok(pushed.bins),
+        Err(PushError::Storage(error)) => Err(Refused::NotStored(error)),
+        Err(error) => Err(Refused::Invalid(error.to_string())),
+    }
+}
+
+/// Stores the bins of a message on `footfall/<device_id>/bins`, all of which must be that device's, or
+/// a sensor's payload on `footfall/<vendor>/...`. Returns how many distinct bins it wrote.
 async fn store(storage: &dyn Storage, topic: &str, payload: &[u8]) -> Result<u64, Refused> {
+    if let Some(vendor) = vendor_of(topic) {
+        return store_vendor(storage, vendor, payload).await;
+    }
     let device_id = topic
         .strip_prefix("footfall/")
         .and_then(|rest| rest.strip_suffix("/bins"))
@@ -152,5 +188,15 @@ mod tests {
         assert!(!parsed.clean_session());
         assert!(options("http://x").is_err());
         assert!(options("mqtt://x:notaport").is_err());
+    }
+
+    #[test]
+    fn vendor_topics_are_told_from_bins_topics() {
+        assert_eq!(vendor_of("footfall/xovis/80:1F:12:D3:27:CA"), Some(Vendor::Xovis));
+        assert_eq!(vendor_of("footfall/milesight/site/6537F28545220003"), Some(Vendor::Milesight));
+        assert_eq!(vendor_of("footfall/xovis"), Some(Vendor::Xovis));
+        assert_eq!(vendor_of("footfall/xovis/bins"), None);
+        assert_eq!(vendor_of("footfall/cnt-1/bins"), None);
+        assert_eq!(vendor_of("other/xovis/x"), None);
     }
 }

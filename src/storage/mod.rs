@@ -29,6 +29,10 @@ use crate::domain::publication::{PublicationMark, PublicationPolicy, Publication
 use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery, TokenContext};
 use crate::domain::retention::{PruneBefore, PruneSummary};
 use crate::domain::rollups::{CheckReport, StoredRollup, verify_rollups};
+use crate::domain::sensors::{
+    Observations, Role, Sensor, SensorConfig, UnknownSensor, Vendor, clamp_count, minutes_touched_by_reading,
+    package_step, register_counts,
+};
 use crate::domain::tokens::{ApiTokenInfo, NewApiToken, TokenGrant};
 use crate::domain::{DeviceId, Minute, Period, ResetTime, StoreCode, TokenName, Username};
 
@@ -301,6 +305,72 @@ const MONITORING_QUERY: &str = "SELECT d.device_id, d.code, d.last_bin_minute, d
 
 /// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so
 /// `Arc<dyn Storage>` serves them all. Implemented by every type that has them.
-pub trait Storage: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance {}
+pub trait Storage: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore {}
 
-impl<T: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance> Storage for T {}
+impl<T: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore> Storage for T {}
+
+/// One sensor push, resolved: the device's keys and what the payload observed.
+#[derive(Clone, Debug)]
+pub struct SensorPush {
+    /// The device's id (the sensor tables are keyed by it, so a moved device keeps its history).
+    pub device_id: DeviceId,
+    /// Its active row.
+    pub device: DeviceKey,
+    /// Its store.
+    pub store: StoreKey,
+    /// What to store.
+    pub observations: Observations,
+    /// The package sequence (agent, number), if any.
+    pub package: Option<(i64, i64)>,
+    /// When it arrived.
+    pub received_at: Timestamp,
+}
+
+/// Sensors pushing in their vendor's format, and what they observed.
+#[async_trait]
+pub trait SensorStore: Send + Sync + 'static {
+    /// Registers an existing device as a sensor; (vendor, serial) must be new.
+    async fn add_sensor(&self, device_id: DeviceId, config: SensorConfig) -> Result<()>;
+    /// Every sensor, by device id.
+    async fn sensors(&self) -> Result<Vec<Sensor>>;
+    /// The sensor of a vendor's serial (normalized).
+    async fn sensor_by_serial(&self, vendor: Vendor, serial: &str) -> Result<Option<Sensor>>;
+    /// Records a push of an unregistered serial.
+    async fn record_unknown_sensor(&self, vendor: Vendor, serial: &str, at: Timestamp) -> Result<()>;
+    /// Unregistered serials that pushed, by vendor and serial.
+    async fn unknown_sensors(&self) -> Result<Vec<UnknownSensor>>;
+    /// Stores a push in one transaction: its intervals replace earlier ones of the same key, its
+    /// readings join the known ones (a known instant is left as it was), and every minute they touch is
+    /// recomputed and written as the device's pending bin. Returns the number of bins written.
+    async fn push_sensor(&self, push: SensorPush) -> Result<u64>;
+}
+
+/// The bins of the touched minutes from the interval totals and each role's register readings (sorted,
+/// starting at or before the first touched minute's earliest reading and running past the last).
+fn sensor_bins(
+    device: DeviceKey,
+    touched: &std::collections::BTreeSet<Minute>,
+    interval_totals: &std::collections::BTreeMap<Minute, (u64, u64)>,
+    readings: &[(Role, Vec<(Timestamp, u64)>)],
+) -> Vec<Bin> {
+    let registers: Vec<(Role, std::collections::BTreeMap<Minute, u64>)> =
+        readings.iter().map(|(role, values)| (*role, register_counts(values))).collect();
+    touched
+        .iter()
+        .map(|minute| {
+            let (mut entries, mut exits) = interval_totals.get(minute).copied().unwrap_or((0, 0));
+            for (role, counts) in &registers {
+                let count = counts.get(minute).copied().unwrap_or(0);
+                match role {
+                    Role::In => entries += count,
+                    Role::Out => exits += count,
+                }
+            }
+            Bin {
+                device,
+                minute: *minute,
+                counts: crate::domain::Counts { entries: clamp_count(entries), exits: clamp_count(exits) },
+            }
+        })
+        .collect()
+}

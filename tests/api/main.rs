@@ -23,3 +23,4 @@ mod scaling;
 mod seed;
 mod semantics;
 mod tokens;
+mod vendors;

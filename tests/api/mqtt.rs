@@ -9,7 +9,11 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 use footfall::app::ServerConfig;
 
-backend_tests!(mqtt_bins_are_stored_and_mismatched_topics_rejected, a_broker_restart_loses_nothing);
+backend_tests!(
+    mqtt_bins_are_stored_and_mismatched_topics_rejected,
+    a_broker_restart_loses_nothing,
+    vendor_mqtt_xovis_and_milesight_payloads_are_stored
+);
 
 const BROKER: (&str, u16) = ("127.0.0.1", 1883);
 /// The tests share one broker and one restarts it: run them one at a time.
@@ -143,4 +147,54 @@ async fn a_broker_restart_loses_nothing(backend: Backend) {
 
     client.publish("footfall/cnt-1/bins", QoS::AtLeastOnce, false, payload("cnt-1", 30..40, 3)).await.unwrap();
     assert_eq!(wait_for_total(&app, 120, Duration::from_secs(15)).await, 120, "ingestion continues after the restart");
+}
+
+/// Xovis and Milesight publish their own payloads under `footfall/<vendor>/...`; the serial picks the
+/// device, an unknown serial is dropped and listed.
+async fn vendor_mqtt_xovis_and_milesight_payloads_are_stored(backend: Backend) {
+    use crate::vendors::{MILESIGHT, XOVIS_A, XOVIS_C, add_sensor, rows, visits};
+    if !mqtt_available().await {
+        return;
+    }
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let client_id = format!("footfall-test-{:x}", rand::random::<u64>());
+    let mqtt = Some(format!("mqtt://127.0.0.1:1883?client_id={client_id}"));
+    let app = TestApp::spawn_with(backend, ServerConfig { mqtt, ..ServerConfig::immediate() }).await;
+    app.add_store("s1", "UTC");
+    app.add_user("analyst", "pw", &[]);
+    add_sensor(&app, "pc2s", "s1", &["--vendor", "xovis", "--serial", "80:1F:12:D3:27:CA"]);
+    add_sensor(&app, "vs125", "s1", &["--vendor", "milesight", "--serial", "6537F28545220003"]);
+    let client = publisher();
+    // Each test run gets its own topics, so a retained or queued message of another run cannot interfere.
+    let run = rand::random::<u32>();
+    let mut milesight: serde_json::Value = serde_json::from_str(MILESIGHT).unwrap();
+    milesight["line_periodic_data"][0]["total"] = json!({"in": 4, "out": 3});
+    let xovis_day = ("2023-05-17T00:00:00Z", "2023-05-17T23:59:00Z");
+    let started = Instant::now();
+    loop {
+        client
+            .publish(format!("footfall/xovis/{run}/80:1F:12:D3:27:CA"), QoS::AtLeastOnce, false, XOVIS_A)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !visits(&app, xovis_day.0, xovis_day.1).await.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the server never received the Xovis package");
+    }
+    assert_eq!(visits(&app, xovis_day.0, xovis_day.1).await, rows(&[("2023-05-17T12:09:00+00:00", 1, 0)]));
+    client.publish(format!("footfall/xovis/{run}/unknown"), QoS::AtLeastOnce, false, XOVIS_C).await.unwrap();
+    client
+        .publish(format!("footfall/milesight/{run}/6537F28545220003"), QoS::AtLeastOnce, false, milesight.to_string())
+        .await
+        .unwrap();
+    let milesight_day = ("2026-07-31T00:00:00Z", "2026-07-31T23:59:00Z");
+    let started = Instant::now();
+    while visits(&app, milesight_day.0, milesight_day.1).await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the server never received the Milesight report");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(visits(&app, milesight_day.0, milesight_day.1).await, rows(&[("2026-07-31T23:11:00+00:00", 4, 3)]));
+    let unknown = app.cli_ok(&["device", "unknown"], None);
+    assert!(unknown.contains("80:1F:12:D5:30:DC"), "{unknown}");
 }

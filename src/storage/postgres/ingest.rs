@@ -7,7 +7,7 @@ use super::*;
 const COPY_THRESHOLD: usize = 2_000;
 
 /// Writes sorted, deduplicated bins into pending_bins.
-async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
+pub(super) async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
     const UPSERT: &str = "ON CONFLICT (store_id, device_id, minute)
                           DO UPDATE SET entries = excluded.entries, exits = excluded.exits";
     if bins.len() <= COPY_THRESHOLD {

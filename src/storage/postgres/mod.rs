@@ -37,6 +37,7 @@ mod ingest;
 mod maintenance;
 mod publication;
 mod reads;
+mod sensors;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_publication_policy.sql"),
     include_str!("migrations/0003_api_tokens.sql"),
     include_str!("migrations/0004_device_moves.sql"),
+    include_str!("migrations/0005_sensors.sql"),
 ];
 
 /// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.

@@ -22,6 +22,7 @@ mod ingest;
 mod maintenance;
 mod publication;
 mod reads;
+mod sensors;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
 const MIGRATIONS: &[&str] = &[
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_publication_policy.sql"),
     include_str!("migrations/0003_api_tokens.sql"),
     include_str!("migrations/0004_device_moves.sql"),
+    include_str!("migrations/0005_sensors.sql"),
 ];
 
 /// How a database file is opened, from the URL's `mode` parameter (SQLite's URI names).

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod sensors;
 mod soak;
 
 #[derive(Parser, Debug)]
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
+    /// Measure sensors pushing in their own formats: mixed vendors, and a day-long Xovis package.
+    Sensors(sensors::SensorArgs),
     /// Run a sustained mixed load against a server process and report throughput, latency and memory.
     Soak(soak::SoakArgs),
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Bench(args) => bench::run(cli.database, args).await,
+            Command::Sensors(args) => sensors::run(cli.database, args).await,
             Command::Soak(args) => soak::run(args).await,
         }
     });
@@ -61,7 +65,7 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed_and_every_default_parses() {
         Cli::command().debug_assert();
-        for args in [&["footfall-bench", "bench"][..], &["footfall-bench", "soak"]] {
+        for args in [&["footfall-bench", "bench"][..], &["footfall-bench", "soak"], &["footfall-bench", "sensors"]] {
             Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
         }
     }

@@ -1,0 +1,282 @@
+//! Sensors pushing in their vendor's format: registration, unknown serials, and pushes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+
+const SENSOR_COLUMNS: &str = "device_id, vendor, serial, in_name, out_name, lines, reverse, last_push_at, \
+                              last_package, package_gaps";
+
+fn sensor_row(row: &rusqlite::Row) -> rusqlite::Result<SensorRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+    ))
+}
+
+type SensorRow = (String, String, String, String, String, String, bool, Option<i64>, Option<i64>, i64);
+
+fn sensor_of(row: SensorRow) -> Result<Sensor> {
+    let (device_id, vendor, serial, in_name, out_name, lines, reverse, last_push_at, last_package, package_gaps) = row;
+    Ok(Sensor {
+        device_id: DeviceId::parse(&device_id).map_err(StorageError::Invalid)?,
+        config: SensorConfig {
+            vendor: Vendor::parse(&vendor).map_err(StorageError::Invalid)?,
+            serial,
+            in_name,
+            out_name,
+            lines: SensorConfig::parse_lines(&lines).map_err(StorageError::Invalid)?,
+            reverse,
+        },
+        last_push_at: last_push_at.map(stored_instant),
+        last_package,
+        package_gaps,
+    })
+}
+
+#[async_trait]
+impl SensorStore for SqliteStorage {
+    async fn add_sensor(&self, device_id: DeviceId, config: SensorConfig) -> Result<()> {
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                let exists: Option<i64> = transaction
+                    .query_row(
+                        "SELECT id FROM devices WHERE device_id = ?1 AND removed_at IS NULL",
+                        [device_id.as_str()],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if exists.is_none() {
+                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
+                }
+                let inserted = transaction.execute(
+                    "INSERT INTO sensors (device_id, vendor, serial, in_name, out_name, lines, reverse)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        device_id.as_str(),
+                        config.vendor.as_str(),
+                        config.serial,
+                        config.in_name,
+                        config.out_name,
+                        config.lines_text(),
+                        config.reverse
+                    ],
+                );
+                reject_duplicate(inserted, || {
+                    format!(
+                        "a sensor {} {} or a sensor of device {device_id} exists already",
+                        config.vendor, config.serial
+                    )
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn sensors(&self) -> Result<Vec<Sensor>> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                let mut statement =
+                    connection.prepare(&format!("SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY device_id"))?;
+                let rows = statement.query_map([], sensor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter().map(sensor_of).collect()
+            })
+        })
+        .await
+    }
+
+    async fn sensor_by_serial(&self, vendor: Vendor, serial: &str) -> Result<Option<Sensor>> {
+        let serial = serial.to_owned();
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                let row = connection
+                    .prepare_cached(&format!("SELECT {SENSOR_COLUMNS} FROM sensors WHERE vendor = ?1 AND serial = ?2"))?
+                    .query_row(params![vendor.as_str(), serial], sensor_row)
+                    .optional()?;
+                row.map(sensor_of).transpose()
+            })
+        })
+        .await
+    }
+
+    async fn record_unknown_sensor(&self, vendor: Vendor, serial: &str, at: Timestamp) -> Result<()> {
+        let serial = serial.to_owned();
+        self.run(Access::Write, move |inner| {
+            inner.write(|transaction| {
+                transaction.execute(
+                    "INSERT INTO unknown_sensors (vendor, serial, first_seen, last_seen, pushes) VALUES (?1, ?2, ?3, ?3, 1)
+                     ON CONFLICT (vendor, serial) DO UPDATE SET last_seen = excluded.last_seen, pushes = pushes + 1",
+                    params![vendor.as_str(), serial, at.as_millisecond()],
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn unknown_sensors(&self) -> Result<Vec<UnknownSensor>> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT vendor, serial, first_seen, last_seen, pushes FROM unknown_sensors u
+                     WHERE NOT EXISTS (SELECT 1 FROM sensors s WHERE s.vendor = u.vendor AND s.serial = u.serial)
+                     ORDER BY vendor, serial",
+                )?;
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter()
+                    .map(|(vendor, serial, first, last, pushes)| {
+                        Ok(UnknownSensor {
+                            vendor: Vendor::parse(&vendor).map_err(StorageError::Invalid)?,
+                            serial,
+                            first_seen: stored_instant(first),
+                            last_seen: stored_instant(last),
+                            pushes,
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn push_sensor(&self, push: SensorPush) -> Result<u64> {
+        self.run(Access::Write, move |inner| inner.write(|transaction| write_push(transaction, &push))).await
+    }
+}
+
+fn write_push(transaction: &Transaction, push: &SensorPush) -> Result<u64> {
+    let device = push.device_id.as_str();
+    let mut touched = BTreeSet::new();
+    {
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO sensor_intervals (device_id, key, minute, entries, exits) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (device_id, key) DO UPDATE
+             SET minute = excluded.minute, entries = excluded.entries, exits = excluded.exits",
+        )?;
+        for interval in &push.observations.intervals {
+            let minute = interval.minute.unix_seconds();
+            // A key sent again at another minute (it cannot: the key holds the start) would leave its
+            // old minute stale; the old minute is touched too.
+            let old: Option<i64> = transaction
+                .prepare_cached("SELECT minute FROM sensor_intervals WHERE device_id = ?1 AND key = ?2")?
+                .query_row(params![device, interval.key], |row| row.get(0))
+                .optional()?;
+            if let Some(old) = old {
+                touched.insert(stored_minute(old));
+            }
+            upsert.execute(params![device, interval.key, minute, interval.counts.entries, interval.counts.exits])?;
+            touched.insert(interval.minute);
+        }
+    }
+    let mut new_readings = Vec::new();
+    {
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO sensor_readings (device_id, role, at, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (device_id, role, at) DO NOTHING",
+        )?;
+        for reading in &push.observations.readings {
+            let at = reading.at.as_millisecond();
+            let value = i64::try_from(reading.value).map_err(|_| StorageError::Invalid("reading too large".into()))?;
+            if insert.execute(params![device, reading.role.as_str(), at, value])? > 0 {
+                new_readings.push(*reading);
+            }
+        }
+    }
+    for reading in &new_readings {
+        let previous: Option<i64> = transaction
+            .prepare_cached("SELECT max(at) FROM sensor_readings WHERE device_id = ?1 AND role = ?2 AND at < ?3")?
+            .query_row(params![device, reading.role.as_str(), reading.at.as_millisecond()], |row| row.get(0))?;
+        touched.extend(minutes_touched_by_reading(previous.map(stored_instant), reading.at));
+    }
+    let (Some(first), Some(last)) = (touched.first().copied(), touched.last().copied()) else {
+        return finish_push(transaction, push, 0);
+    };
+    let mut totals = BTreeMap::new();
+    {
+        let mut statement = transaction.prepare_cached(
+            "SELECT minute, sum(entries), sum(exits) FROM sensor_intervals
+             WHERE device_id = ?1 AND minute BETWEEN ?2 AND ?3 GROUP BY minute",
+        )?;
+        let rows = statement.query_map(params![device, first.unix_seconds(), last.unix_seconds()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })?;
+        for row in rows {
+            let (minute, entries, exits) = row?;
+            totals.insert(stored_minute(minute), (entries as u64, exits as u64));
+        }
+    }
+    let (low, high) = (first.unix_seconds() * 1000, last.plus_minutes(1).unix_seconds() * 1000);
+    let mut readings = Vec::new();
+    for role in [Role::In, Role::Out] {
+        let mut values: Vec<(Timestamp, u64)> = Vec::new();
+        let mut statement = transaction.prepare_cached(
+            "SELECT at, value FROM (
+                 SELECT at, value FROM sensor_readings WHERE device_id = ?1 AND role = ?2 AND at >= ?3 AND at < ?4
+                 UNION ALL
+                 SELECT at, value FROM (SELECT at, value FROM sensor_readings
+                     WHERE device_id = ?1 AND role = ?2 AND at >= ?4 ORDER BY at LIMIT 1))
+             ORDER BY at",
+        )?;
+        let rows = statement.query_map(params![device, role.as_str(), low, high], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (at, value) = row?;
+            values.push((stored_instant(at), value as u64));
+        }
+        if !values.is_empty() {
+            readings.push((role, values));
+        }
+    }
+    let bins = sensor_bins(push.device, &touched, &totals, &readings);
+    {
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO pending_bins (device_id, minute, entries, exits) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
+        )?;
+        for bin in &bins {
+            upsert.execute(params![bin.device, bin.minute.unix_seconds(), bin.counts.entries, bin.counts.exits])?;
+        }
+    }
+    transaction.execute(
+        "UPDATE devices SET last_seen_at = ?2, last_bin_minute = max(coalesce(last_bin_minute, ?3), ?3) WHERE id = ?1",
+        params![push.device, push.received_at.as_millisecond(), last.unix_seconds()],
+    )?;
+    finish_push(transaction, push, bins.len() as u64)
+}
+
+/// Records the push's time and package sequence on the sensor.
+fn finish_push(transaction: &Transaction, push: &SensorPush, written: u64) -> Result<u64> {
+    let device = push.device_id.as_str();
+    let (agent, package): (Option<i64>, Option<i64>) = transaction.query_row(
+        "SELECT last_agent, last_package FROM sensors WHERE device_id = ?1",
+        [device],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let (last, skipped) = match push.package {
+        Some(new) => {
+            let (last, skipped) = package_step(agent.zip(package), new);
+            (Some(last), skipped)
+        }
+        None => (agent.zip(package), 0),
+    };
+    transaction.execute(
+        "UPDATE sensors SET last_push_at = ?2, last_agent = ?3, last_package = ?4, package_gaps = package_gaps + ?5
+         WHERE device_id = ?1",
+        params![device, push.received_at.as_millisecond(), last.map(|l| l.0), last.map(|l| l.1), skipped],
+    )?;
+    Ok(written)
+}
