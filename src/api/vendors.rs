@@ -46,7 +46,7 @@ pub async fn post_vendor(
     })?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let payload = vendors::parse(vendor, &bytes, content_type).map_err(|message| {
-        series::records_rejected(Source::Http);
+        series::records_rejected(Source::Vendor(vendor.as_str()));
         ApiError::bad_request(ErrorCode::InvalidPayload, message)
     })?;
     let pusher = match &writer.identity {
@@ -60,10 +60,13 @@ pub async fn post_vendor(
                     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::SensorNotFound, error.to_string())
                 }
                 PushError::NotYours(_) => forbidden(error.to_string()),
-                PushError::Invalid(message) => ApiError::bad_request(ErrorCode::InvalidPayload, message),
+                PushError::Invalid(message) => {
+                    series::records_rejected(Source::Vendor(vendor.as_str()));
+                    ApiError::bad_request(ErrorCode::InvalidPayload, message)
+                }
                 PushError::Storage(error) => error.into(),
             }
         })?;
-    series::bins_ingested(Source::Http, pushed.bins);
+    series::bins_ingested(Source::Vendor(vendor.as_str()), pushed.bins);
     Ok(Json(SensorAccepted { observations: pushed.observations, bins: pushed.bins }))
 }

@@ -465,16 +465,21 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             // A moved device keeps an inactive row in each earlier store, beside its active one.
             let active: std::collections::HashSet<&str> =
                 devices.iter().filter(|device| device.active).map(|device| device.device_id.as_str()).collect();
-            let mut listing = Listing::new(&[
-                "device",
-                "store",
-                "last bin minute",
-                "last seen",
-                "vendor",
-                "serial",
-                "last push",
-                "gaps",
-            ]);
+            // The sensor columns only where some device is a sensor: plain devices list as before.
+            let mut listing = if sensors.is_empty() {
+                Listing::new(&["device", "store", "last bin minute", "last seen"])
+            } else {
+                Listing::new(&[
+                    "device",
+                    "store",
+                    "last bin minute",
+                    "last seen",
+                    "vendor",
+                    "serial",
+                    "last push",
+                    "gaps",
+                ])
+            };
             for device in &devices {
                 let minute = device.last_bin_minute.map_or_else(|| "-".to_owned(), |m| m.to_string());
                 let seen = device.last_seen_at.map_or_else(|| "never".to_owned(), instant);
@@ -486,17 +491,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 // Sensor rows are keyed by device id, so a moved device's rows share its sensor.
                 let sensor = sensors.iter().find(|sensor| sensor.device_id == device.device_id);
                 let push = sensor.map(|sensor| sensor.last_push_at.map_or_else(|| "never".to_owned(), instant));
-                listing.push(
-                    vec![
-                        device.device_id.to_string(),
-                        device.store_code.to_string(),
-                        minute,
-                        seen,
+                let mut cells = vec![device.device_id.to_string(), device.store_code.to_string(), minute, seen];
+                if !sensors.is_empty() {
+                    cells.extend([
                         sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.config.vendor.to_string()),
                         sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.config.serial.to_string()),
                         push.clone().unwrap_or_else(|| "-".to_owned()),
                         sensor.map_or_else(|| "-".to_owned(), |sensor| sensor.package_gaps.to_string()),
-                    ],
+                    ]);
+                }
+                listing.push(
+                    cells,
                     serde_json::json!({
                         "device_id": device.device_id.as_str(),
                         "store_code": device.store_code.as_str(),
