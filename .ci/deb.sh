@@ -29,12 +29,15 @@ demo=$(as_footfall /usr/bin/footfall --database sqlite:///var/lib/footfall/footf
 password=$(sed -n 's/.*password \([^ ]*\)$/\1/p' <<<"$demo")
 port=18790
 # The unit's ExecStart, with the listen address moved off 8000 (a developer's server may be there).
-as_footfall env FOOTFALL_LISTEN="127.0.0.1:$port" RUST_LOG=warn \
+# setpriv execs the server itself as footfall (runuser would fork), so $! is the server and the kill
+# below stops it rather than leaving it on the port.
+FOOTFALL_LISTEN="127.0.0.1:$port" RUST_LOG=warn setpriv --reuid=footfall --regid=footfall --init-groups \
     /usr/bin/footfall serve --config /etc/footfall/footfall.toml &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null
+[ "$(ps -o user= -p "$server")" = footfall ]
 from=$(date -u -d '-1 day' +%Y-%m-%dT%H:00:00Z)
 until=$(date -u +%Y-%m-%dT%H:00:00Z)
 body=$(curl -sf -u "demo:$password" \
