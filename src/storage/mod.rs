@@ -128,6 +128,15 @@ fn policy_seconds(policy: PublicationPolicy) -> Result<i64> {
         .map_err(|_| StorageError::Invalid(format!("the publication interval {interval:?} is too long")))
 }
 
+/// What removing a device forgets of its sensor (`$1` is the device id), in both engines: the sensor
+/// row, so its serial can be registered again, and the intervals and readings only its pushes needed.
+/// Its bins stay.
+pub(crate) const FORGET_SENSOR: [&str; 3] = [
+    "DELETE FROM sensor_intervals WHERE device_id = $1",
+    "DELETE FROM sensor_readings WHERE device_id = $1",
+    "DELETE FROM sensors WHERE device_id = $1",
+];
+
 /// An instant stored as Unix milliseconds.
 fn stored_instant(milliseconds: i64) -> Timestamp {
     Timestamp::from_millisecond(milliseconds).expect("stored instants are in range")

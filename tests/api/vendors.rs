@@ -17,6 +17,7 @@ backend_tests!(
     vendor_milesight_lines_and_resends,
     vendor_hikvision_xml_json_and_multipart,
     vendor_irisys_registers_reset_and_late_readings,
+    vendor_a_removed_sensors_serial_can_be_registered_again,
 );
 
 pub const XOVIS_A: &str = include_str!("../../assets/sensors/xovis-v5-a.json");
@@ -484,4 +485,21 @@ async fn vendor_irisys_registers_reset_and_late_readings(backend: Backend) {
         push_as(&app, "irisys", Auth::Authentication(&token), &irisys("yesterday", 1, 1), "application/json").await;
     assert_eq!(response.status, 400);
     assert!(response.body["detail"].as_str().unwrap().starts_with("CountLogs[0].Timestamp: "), "{}", response.body);
+}
+
+async fn vendor_a_removed_sensors_serial_can_be_registered_again(backend: Backend) {
+    let app = app_with_store(backend, "Europe/Zurich").await;
+    let serial = ["--vendor", "xovis", "--serial", "80:1F:12:D3:27:CA"];
+    let old_token = add_sensor(&app, "pc2s-old", "s1", &serial);
+    assert_eq!(push(&app, "xovis", &old_token, XOVIS_A).await.status, 200);
+    app.cli_ok(&["device", "remove", "pc2s-old"], None);
+
+    // The replacement sensor takes the serial; the removed device's token no longer pushes.
+    let new_token = add_sensor(&app, "pc2s-new", "s1", &serial);
+    assert_eq!(push(&app, "xovis", &old_token, XOVIS_A).await.status, 401);
+    let response = push(&app, "xovis", &new_token, XOVIS_A).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    // The removed device's bin stays and the new one's is added beside it: two devices, one minute.
+    assert_eq!(visits(&app, DAY_2023.0, DAY_2023.1).await, rows(&[("2023-05-17T14:09:00+02:00", 2, 0)]));
+    assert!(app.cli_ok(&["check"], None).starts_with("ok"));
 }

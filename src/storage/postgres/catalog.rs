@@ -137,6 +137,9 @@ impl CatalogStore for PostgresStorage {
             )
             .await?;
         expect_one(changed, || format!("device {device_id} does not exist"))?;
+        for statement in crate::storage::FORGET_SENSOR {
+            transaction.execute(statement, &[&device_id.as_str()]).await?;
+        }
         bump_catalog(&transaction).await?;
         transaction.commit().await?;
         Ok(())

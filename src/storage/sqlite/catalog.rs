@@ -149,6 +149,9 @@ impl CatalogStore for SqliteStorage {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 update_active_device(transaction, "removed_at", Timestamp::now().as_millisecond(), &device_id)?;
+                for statement in crate::storage::FORGET_SENSOR {
+                    transaction.execute(&statement.replace("$1", "?1"), [device_id.as_str()])?;
+                }
                 bump_catalog(transaction)?;
                 Ok(())
             })
