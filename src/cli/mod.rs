@@ -448,12 +448,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let token = new_device_token();
-            storage.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
             if let Some(config) = sensor {
                 let described = format!("{} sensor {}", config.vendor, config.serial);
-                storage.add_sensor(device_id.clone(), config).await?;
+                storage.add_sensor(device_id.clone(), store.clone(), hash_token(&token), config).await?;
                 println!("added device {device_id} ({described}) to store {store}; its ingest token (shown once):");
             } else {
+                storage.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
                 println!("added device {device_id} to store {store}; its ingest token (shown once):");
             }
             println!("{token}");

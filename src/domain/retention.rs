@@ -83,6 +83,9 @@ pub struct PruneSummary {
     pub periods: u64,
     /// Published occupancy corrections in those periods.
     pub corrections: u64,
+    /// Sensors' stored intervals and register readings (each register keeps its last reading before
+    /// the cutoff: the baseline of its next count).
+    pub sensor_rows: u64,
     /// The first and last minute of the bins removed, if any.
     pub range: Option<(Minute, Minute)>,
 }
@@ -104,6 +107,9 @@ impl fmt::Display for PruneSummary {
             "removed {} bins, {} rollup rows in {} store-days and {} occupancy corrections",
             self.bins, self.rollup_rows, self.periods, self.corrections
         )?;
+        if self.sensor_rows > 0 {
+            write!(f, ", and {} sensor intervals and register readings", self.sensor_rows)?;
+        }
         match self.range {
             Some((first, last)) => write!(f, ", minutes {first} to {last}"),
             None => Ok(()),
@@ -164,6 +170,8 @@ mod tests {
     fn a_summary_says_what_it_removed() {
         let mut summary = PruneSummary { bins: 3, rollup_rows: 2, periods: 1, ..Default::default() };
         assert_eq!(summary.to_string(), "removed 3 bins, 2 rollup rows in 1 store-days and 0 occupancy corrections");
+        summary.sensor_rows = 4;
+        assert!(summary.to_string().ends_with(", and 4 sensor intervals and register readings"));
         summary.extend_range(minute("2023-10-25T10:00:00Z"), minute("2023-10-25T11:00:00Z"));
         summary.extend_range(minute("2023-10-24T10:00:00Z"), minute("2023-10-25T09:00:00Z"));
         assert!(summary.to_string().ends_with(", minutes 2023-10-24T10:00:00Z to 2023-10-25T11:00:00Z"));

@@ -338,8 +338,15 @@ pub struct SensorPush {
 /// Sensors pushing in their vendor's format, and what they observed.
 #[async_trait]
 pub trait SensorStore: Send + Sync + 'static {
-    /// Registers an existing device as a sensor; (vendor, serial) must be new.
-    async fn add_sensor(&self, device_id: DeviceId, config: SensorConfig) -> Result<()>;
+    /// Adds a device that is a sensor, device and sensor in one transaction (as
+    /// [`CatalogStore::add_device`] does a plain one); (vendor, serial) must be new.
+    async fn add_sensor(
+        &self,
+        device_id: DeviceId,
+        store: StoreCode,
+        token_hash: String,
+        config: SensorConfig,
+    ) -> Result<()>;
     /// Every sensor, by device id.
     async fn sensors(&self) -> Result<Vec<Sensor>>;
     /// The sensor of a vendor's serial (normalized).

@@ -18,6 +18,7 @@ backend_tests!(
     vendor_hikvision_xml_json_and_multipart,
     vendor_irisys_registers_reset_and_late_readings,
     vendor_a_removed_sensors_serial_can_be_registered_again,
+    vendor_concurrent_pushes_each_land_exactly_once,
 );
 
 pub const XOVIS_A: &str = include_str!("../../assets/sensors/xovis-v5-a.json");
@@ -485,6 +486,13 @@ async fn vendor_irisys_registers_reset_and_late_readings(backend: Backend) {
         push_as(&app, "irisys", Auth::Authentication(&token), &irisys("yesterday", 1, 1), "application/json").await;
     assert_eq!(response.status, 400);
     assert!(response.body["detail"].as_str().unwrap().starts_with("CountLogs[0].Timestamp: "), "{}", response.body);
+
+    // Pruning the day removes its readings but each register's last one, the baseline of the next.
+    let pruned = app.cli_ok(&["prune", "--before", "2018-12-04"], None);
+    assert!(pruned.contains(", and 6 sensor intervals and register readings"), "{pruned}");
+    assert!(visits(&app, day.0, day.1).await.is_empty());
+    send(irisys("2018-12-03T15:06:00Z", 5, 1)).await;
+    assert_eq!(visits(&app, day.0, day.1).await, rows(&[("2018-12-03T14:51:00+00:00", 2, 1)]));
 }
 
 async fn vendor_a_removed_sensors_serial_can_be_registered_again(backend: Backend) {
@@ -502,4 +510,39 @@ async fn vendor_a_removed_sensors_serial_can_be_registered_again(backend: Backen
     // The removed device's bin stays and the new one's is added beside it: two devices, one minute.
     assert_eq!(visits(&app, DAY_2023.0, DAY_2023.1).await, rows(&[("2023-05-17T14:09:00+02:00", 2, 0)]));
     assert!(app.cli_ok(&["check"], None).starts_with("ok"));
+}
+
+/// Pushes arriving together are written in shared transactions (group commit on SQLite): each is
+/// answered once stored, and a refused one among them does not hold up the others.
+async fn vendor_concurrent_pushes_each_land_exactly_once(backend: Backend) {
+    let app = app_with_store(backend, "UTC").await;
+    let sensors: Vec<(String, String)> = (0..4)
+        .map(|n| {
+            let serial = format!("80:1F:12:00:01:0{n}");
+            let token = add_sensor(&app, &format!("pc-{n}"), "s1", &["--vendor", "xovis", "--serial", &serial]);
+            (serial, token)
+        })
+        .collect();
+    let t = 1_684_325_340_000_i64; // 2023-05-17T12:09:00Z
+    let mut pushes = Vec::new();
+    for (n, (serial, token)) in sensors.iter().enumerate() {
+        for minute in 0..10_i64 {
+            let from = t + minute * 60_000;
+            let body =
+                xovis_package(serial, minute + 1, vec![(1, vec![xovis_record(1, from, from + 60_000, 1, n as i64)])]);
+            pushes.push((token.clone(), body));
+        }
+    }
+    // One refused push in the crowd: its record's count is negative.
+    let mut bad: Value = serde_json::from_str(&pushes[0].1).unwrap();
+    bad["logics_data"]["logics"][0]["records"][0]["counts"][0]["value"] = json!(-5);
+    pushes.push((sensors[0].1.clone(), bad.to_string()));
+    let statuses =
+        futures_util::future::join_all(pushes.iter().map(|(token, body)| push(&app, "xovis", token, body))).await;
+    let statuses: Vec<u16> = statuses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses.iter().filter(|&&status| status == 200).count(), 40, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&400));
+    let expected: Vec<(String, i64, i64)> =
+        (0..10).map(|m| (format!("2023-05-17T12:{:02}:00+00:00", 9 + m), 4, 6)).collect();
+    assert_eq!(visits(&app, DAY_2023.0, DAY_2023.1).await, expected);
 }

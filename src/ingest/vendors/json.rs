@@ -1,18 +1,31 @@
 //! Walking a JSON body with the path of every value at hand, so an error names where it is
 //! (`logics_data.logics[0].records[2].from: ...`).
 
+use std::rc::Rc;
+
 use jiff::Timestamp;
 use jiff::civil::DateTime;
 use serde_json::Value;
 
 use crate::domain::sensors::When;
 
-/// A value owning its path (paths are built as the walk goes down).
+/// A value and the way to it from the root. The path is a chain of steps shared with the parent and
+/// written out only for an error: a large package is walked without building a string per value.
 pub struct Node<'a> {
     /// The value.
     pub value: &'a Value,
-    /// Its path.
-    pub path: String,
+    path: Option<Rc<Step<'a>>>,
+}
+
+/// One step down from the root: into a field or an array item.
+struct Step<'a> {
+    parent: Option<Rc<Step<'a>>>,
+    into: Into<'a>,
+}
+
+enum Into<'a> {
+    Field(&'a str),
+    Item(usize),
 }
 
 /// Parses a body as JSON.
@@ -20,19 +33,52 @@ pub fn parse(body: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))
 }
 
+/// The path of a chain of steps: `logics_data.logics[0].records[2].from`.
+fn path_text(step: &Option<Rc<Step>>) -> String {
+    let mut steps = Vec::new();
+    let mut next = step.as_deref();
+    while let Some(step) = next {
+        steps.push(&step.into);
+        next = step.parent.as_deref();
+    }
+    let mut text = String::new();
+    for into in steps.into_iter().rev() {
+        match into {
+            Into::Field(name) if text.is_empty() => text.push_str(name),
+            Into::Field(name) => {
+                text.push('.');
+                text.push_str(name);
+            }
+            Into::Item(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    text
+}
+
 impl<'a> Node<'a> {
     /// The root.
     pub fn root(value: &'a Value) -> Node<'a> {
-        Node { value, path: String::new() }
+        Node { value, path: None }
+    }
+
+    fn down(&self, value: &'a Value, into: Into<'a>) -> Node<'a> {
+        Node { value, path: Some(Rc::new(Step { parent: self.path.clone(), into })) }
+    }
+
+    /// The path of this value.
+    pub fn path(&self) -> String {
+        path_text(&self.path)
     }
 
     fn child(&self, name: &str) -> String {
-        if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) }
+        let path = self.path();
+        if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
     }
 
     /// An error at this node.
     pub fn error(&self, message: impl std::fmt::Display) -> String {
-        if self.path.is_empty() { message.to_string() } else { format!("{}: {message}", self.path) }
+        let path = self.path();
+        if path.is_empty() { message.to_string() } else { format!("{path}: {message}") }
     }
 
     /// A field that must be there.
@@ -48,13 +94,14 @@ impl<'a> Node<'a> {
     /// A field that may be missing (or null).
     pub fn opt(&self, name: &str) -> Option<Node<'a>> {
         let object = self.value.as_object()?;
-        object.get(name).filter(|v| !v.is_null()).map(|value| Node { value, path: self.child(name) })
+        let (name, value) = object.get_key_value(name)?;
+        (!value.is_null()).then(|| self.down(value, Into::Field(name)))
     }
 
     /// The items of an array.
     pub fn items(&self) -> Result<Vec<Node<'a>>, String> {
         let array = self.value.as_array().ok_or_else(|| self.error("must be an array"))?;
-        Ok(array.iter().enumerate().map(|(i, value)| Node { value, path: format!("{}[{i}]", self.path) }).collect())
+        Ok(array.iter().enumerate().map(|(index, value)| self.down(value, Into::Item(index))).collect())
     }
 
     /// A string.
@@ -78,29 +125,86 @@ impl<'a> Node<'a> {
 
     /// A count: an integer from 0 (some vendors send it as a string).
     pub fn count(&self) -> Result<u64, String> {
-        let parsed = match self.value {
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            value => value.as_i64(),
-        };
-        match parsed {
-            Some(n) if n >= 0 => Ok(n as u64),
-            Some(n) => Err(self.error(format!("must not be negative, got {n}"))),
-            None => Err(self.error(format!("must be a count, got {}", self.value))),
-        }
+        count_of(self.value).map_err(|e| self.error(e))
     }
 
     /// A time: epoch milliseconds (or seconds, below 10^11), RFC 3339 with offset, or a local time.
     pub fn time(&self) -> Result<When, String> {
-        match self.value {
-            Value::Number(_) => {
-                let n = self.int()?;
-                let instant =
-                    if n.abs() < 100_000_000_000 { Timestamp::from_second(n) } else { Timestamp::from_millisecond(n) };
-                instant.map(When::Instant).map_err(|e| self.error(e))
-            }
-            Value::String(text) => parse_time(text).map_err(|e| self.error(e)),
-            other => Err(self.error(format!("must be a time, got {other}"))),
+        time_of(self.value).map_err(|e| self.error(e))
+    }
+}
+
+/// A count: an integer from 0, or one written as a string.
+pub fn count_of(value: &Value) -> Result<u64, String> {
+    let parsed = match value {
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        value => value.as_i64(),
+    };
+    match parsed {
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(n) => Err(format!("must not be negative, got {n}")),
+        None => Err(format!("must be a count, got {value}")),
+    }
+}
+
+/// A time: epoch milliseconds (or seconds, below 10^11), RFC 3339 with offset, or a local time.
+pub fn time_of(value: &Value) -> Result<When, String> {
+    match value {
+        Value::Number(n) => {
+            let n = n.as_i64().ok_or_else(|| format!("must be an integer, got {n}"))?;
+            let instant =
+                if n.abs() < 100_000_000_000 { Timestamp::from_second(n) } else { Timestamp::from_millisecond(n) };
+            instant.map(When::Instant).map_err(|e| e.to_string())
         }
+        Value::String(text) => parse_time(text),
+        other => Err(format!("must be a time, got {other}")),
+    }
+}
+
+/// Deserializes a typed body, naming the path of what was wrong (`a.b[1].c: ...`) as [`Node`] does.
+pub fn typed<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, String> {
+    // Tracking the path costs an allocation per field name: it is done only to explain a failure.
+    serde_json::from_slice(body).map_err(|_| explain_failure::<T>(body))
+}
+
+/// Deserializes a body known to fail again, tracking the path, and says where and why it failed.
+fn explain_failure<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> String {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let error = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(_) => match deserializer.end() {
+            Ok(()) => unreachable!("a body that failed to deserialize deserialized"),
+            Err(error) => return format!("the body is not JSON: {error}"),
+        },
+        Err(error) => error,
+    };
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return format!("the body is not JSON: {inner}");
+    }
+    // The path names the place; serde_json's "at line 1 column 4711" would repeat it less legibly.
+    let message = inner.to_string();
+    let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(message, _)| message);
+    if path == "." { message.to_owned() } else { format!("{path}: {message}") }
+}
+
+/// A count in a typed body ([`count_of`]).
+pub struct CountField(pub u64);
+
+impl<'de> serde::Deserialize<'de> for CountField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        count_of(&value).map(CountField).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A time in a typed body ([`time_of`]).
+pub struct TimeField(pub When);
+
+impl<'de> serde::Deserialize<'de> for TimeField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        time_of(&value).map(TimeField).map_err(serde::de::Error::custom)
     }
 }
 

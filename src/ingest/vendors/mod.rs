@@ -24,7 +24,7 @@ use super::service::active_device;
 /// the JSON path or XML element.
 pub fn parse(vendor: Vendor, body: &[u8], content_type: Option<&str>) -> Result<Payload, String> {
     match vendor {
-        Vendor::Xovis => xovis::parse(&json::parse(body)?),
+        Vendor::Xovis => xovis::parse(body),
         Vendor::Axis => axis::parse(&json::parse(body)?),
         Vendor::Irisys => irisys::parse(&json::parse(body)?),
         Vendor::Milesight => milesight::parse(&json::parse(body)?),
@@ -193,5 +193,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(error, "CountLogs[0].Counts[0].Value: must not be negative, got -3");
         assert!(parse(Vendor::Xovis, b"[]", None).unwrap_err().contains("logics_data"));
+        // Xovis firmware 5 is read typed: the path is recovered for the error.
+        let xovis = |body: &str| parse(Vendor::Xovis, body.as_bytes(), None).unwrap_err();
+        let record = r#"{"logics_data": {"logics": [{"id": 1, "records": [{"counts": []}]}]}}"#;
+        assert_eq!(xovis(record), "logics_data.logics[0].records[0]: missing field `from`");
+        let logic = r#"{"logics_data": {"logics": [{"id": -1, "records": []}]}}"#;
+        assert_eq!(xovis(logic), "logics_data.logics[0].id: must be a logic id, got -1");
+        assert!(xovis(r#"{"logics_data": ["#).starts_with("the body is not JSON: "));
+        assert!(xovis(r#"{"logics_data": {"logics": []}} trailing"#).starts_with("the body is not JSON: "));
     }
 }

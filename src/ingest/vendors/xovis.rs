@@ -1,56 +1,105 @@
 //! Xovis PC series: the firmware 5 logics push (`logics_data`) and the firmware 4 count push
 //! (`content.element[].measurement[]`).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
-use super::json::{Node, key_of};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::json::{self, CountField, Node, TimeField, key_of};
 use crate::domain::sensors::{Payload, RawInterval};
 
 /// Parses either push; the serial is `sensor_info.serial_number` (fw 5) or `sensor-info.serial-number`
 /// (fw 4). A fw 5 package without `sensor_info` (the agent's "full sensor info" off) has no serial: the
 /// caller then takes the device token's sensor.
-pub fn parse(value: &Value) -> Result<Payload, String> {
-    let root = Node::root(value);
-    if let Some(data) = root.opt("logics_data") {
-        return logics(&data);
+pub fn parse(body: &[u8]) -> Result<Payload, String> {
+    let expected = "expected a firmware 5 logics push (logics_data) or a firmware 4 count push (content.element)";
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(expected.into());
     }
-    if root.opt("content").is_some() {
-        return count_push(&root);
+    // Firmware 5 is read into typed records straight from the bytes: a catch-up package holds
+    // thousands of them.
+    let push: Push = json::typed(body)?;
+    if let Some(data) = push.logics_data {
+        return logics(data);
     }
-    if root.opt("connection_test").is_some() {
+    if push.content.is_some() {
+        return count_push(&Node::root(&json::parse(body)?));
+    }
+    if push.connection_test.is_some() {
         return Ok(Payload::default());
     }
-    Err("expected a firmware 5 logics push (logics_data) or a firmware 4 count push (content.element)".into())
+    Err(expected.into())
 }
 
-fn logics(data: &Node) -> Result<Payload, String> {
-    let mut payload = Payload::default();
-    if let Some(info) = data.opt("sensor_info") {
-        payload.serial = info.field("serial_number")?.str()?.to_owned();
-    }
-    if let Some(package) = data.opt("package_info") {
-        let agent = package.opt("agent_id").map(|a| a.int()).transpose()?.unwrap_or(0);
-        payload.package = Some((agent, package.field("id")?.int()?));
-    }
-    for logic in data.field("logics")?.items()? {
-        let id = logic.field("id")?.int()?;
-        let line = u32::try_from(id).map_err(|_| logic.field("id").unwrap().error("must be a logic id"))?;
-        for record in logic.field("records")?.items()? {
-            let start = record.field("from")?.time()?;
-            let mut counts = Vec::new();
-            if let Some(values) = record.opt("counts") {
-                for count in values.items()? {
-                    let name = count.field("name")?.str()?;
-                    // Histogram and state counters may carry non-count values: only fw/bw-like ones matter,
-                    // but every value must still be a count to be trusted.
-                    counts.push((name.to_owned(), count.field("value")?.count()?));
-                }
-            }
+#[derive(Deserialize)]
+struct Push<'a> {
+    #[serde(borrow)]
+    logics_data: Option<LogicsData<'a>>,
+    content: Option<IgnoredAny>,
+    connection_test: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct LogicsData<'a> {
+    sensor_info: Option<SensorInfo>,
+    package_info: Option<PackageInfo>,
+    #[serde(borrow)]
+    logics: Vec<Logic<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SensorInfo {
+    serial_number: String,
+}
+
+#[derive(Deserialize)]
+struct PackageInfo {
+    agent_id: Option<i64>,
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct Logic<'a> {
+    id: i64,
+    #[serde(borrow)]
+    records: Vec<Record<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Record<'a> {
+    from: TimeField,
+    #[serde(borrow)]
+    counts: Option<Vec<Count<'a>>>,
+}
+
+/// Histogram and state counters may carry non-count values: only fw/bw-like ones matter, but every
+/// value must still be a count to be trusted.
+#[derive(Deserialize)]
+struct Count<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    value: CountField,
+}
+
+fn logics(data: LogicsData) -> Result<Payload, String> {
+    let mut payload = Payload {
+        serial: data.sensor_info.map(|info| info.serial_number).unwrap_or_default(),
+        package: data.package_info.map(|package| (package.agent_id.unwrap_or(0), package.id)),
+        ..Payload::default()
+    };
+    payload.intervals.reserve(data.logics.iter().map(|logic| logic.records.len()).sum());
+    for (index, logic) in data.logics.into_iter().enumerate() {
+        let line = u32::try_from(logic.id)
+            .map_err(|_| format!("logics_data.logics[{index}].id: must be a logic id, got {}", logic.id))?;
+        for record in logic.records {
+            let start = record.from.0;
+            let counts = record.counts.unwrap_or_default();
             payload.intervals.push(RawInterval {
                 line: Some(line),
-                key: format!("{id}/{}", key_of(&start)),
+                key: format!("{line}/{}", key_of(&start)),
                 start,
-                counts,
+                counts: counts.into_iter().map(|count| (count.name.into_owned(), count.value.0)).collect(),
             });
         }
     }

@@ -41,23 +41,7 @@ impl CatalogStore for PostgresStorage {
     async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        let store_key = store_key(&transaction, &store).await?;
-        // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
-        let known: bool = transaction
-            .query_one("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", &[&device_id.as_str()])
-            .await?
-            .get(0);
-        if known {
-            return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
-        }
-        let inserted = transaction
-            .execute(
-                "INSERT INTO devices (device_id, store_id, token_hash) VALUES ($1, $2, $3)",
-                &[&device_id.as_str(), &store_key, &token_hash],
-            )
-            .await;
-        reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
-        bump_catalog(&transaction).await?;
+        insert_device(&transaction, &device_id, &store, &token_hash).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -308,4 +292,31 @@ impl CatalogStore for PostgresStorage {
         transaction.commit().await?;
         Ok(republished)
     }
+}
+
+/// Adds a device to a store (and bumps the catalog); its id must never have been used.
+pub(super) async fn insert_device(
+    transaction: &Transaction<'_>,
+    device_id: &DeviceId,
+    store: &StoreCode,
+    token_hash: &str,
+) -> Result<()> {
+    let store_key = store_key(transaction, store).await?;
+    // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
+    let known: bool = transaction
+        .query_one("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", &[&device_id.as_str()])
+        .await?
+        .get(0);
+    if known {
+        return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
+    }
+    let inserted = transaction
+        .execute(
+            "INSERT INTO devices (device_id, store_id, token_hash) VALUES ($1, $2, $3)",
+            &[&device_id.as_str(), &store_key, &token_hash],
+        )
+        .await;
+    reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
+    bump_catalog(transaction).await?;
+    Ok(())
 }

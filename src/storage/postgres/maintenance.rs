@@ -98,8 +98,20 @@ async fn prune(storage: &PostgresStorage, transaction: &Transaction<'_>, before:
         rollup_rows: delete("store_minutes", "x.minute < t.cutoff").await?,
         periods: delete("store_periods", "x.period_start < t.cutoff").await?,
         corrections: delete("occupancy_corrections", "x.minute < t.cutoff AND x.published").await?,
+        sensor_rows: 0,
         range: None,
     };
+    let of_store = format!("FROM devices d, {cut} WHERE d.device_id = x.device_id AND d.store_id = t.store_id");
+    let intervals =
+        format!("DELETE FROM sensor_intervals x WHERE EXISTS (SELECT 1 {of_store} AND x.minute < t.cutoff)");
+    // Each register keeps its last reading before the cutoff: the baseline of its next count.
+    let readings = format!(
+        "DELETE FROM sensor_readings x WHERE EXISTS (SELECT 1 {of_store} AND x.at < t.cutoff * 1000
+             AND x.at < (SELECT max(l.at) FROM sensor_readings l
+                         WHERE l.device_id = x.device_id AND l.role = x.role AND l.at < t.cutoff * 1000))"
+    );
+    summary.sensor_rows =
+        transaction.execute(&intervals, &bounds).await? + transaction.execute(&readings, &bounds).await?;
     if let (Some(first), Some(last)) = (range.get::<_, Option<i64>>(0), range.get::<_, Option<i64>>(1)) {
         summary.extend_range(stored_minute(first), stored_minute(last));
     }

@@ -55,25 +55,7 @@ impl CatalogStore for SqliteStorage {
     }
     async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
         self.run(Access::Write, move |inner| {
-            inner.write(|transaction| {
-                let store_key = store_key(transaction, &store)?;
-                // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
-                let known: bool = transaction.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1)",
-                    [device_id.as_str()],
-                    |row| row.get(0),
-                )?;
-                if known {
-                    return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
-                }
-                let inserted = transaction.execute(
-                    "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
-                    params![device_id.as_str(), store_key, token_hash],
-                );
-                reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
-                bump_catalog(transaction)?;
-                Ok(())
-            })
+            inner.write(|transaction| insert_device(transaction, &device_id, &store, &token_hash))
         })
         .await
     }
@@ -370,4 +352,30 @@ fn user_key(transaction: &Transaction, username: &Username) -> Result<UserKey> {
         .query_row("SELECT id FROM users WHERE username = ?1", [username.as_str()], |row| row.get(0))
         .optional()?
         .ok_or_else(|| StorageError::NotFound(format!("user {username} does not exist")))
+}
+
+/// Adds a device to a store (and bumps the catalog); its id must never have been used.
+pub(super) fn insert_device(
+    transaction: &Transaction,
+    device_id: &DeviceId,
+    store: &StoreCode,
+    token_hash: &str,
+) -> Result<()> {
+    let store_key = store_key(transaction, store)?;
+    // A removed or moved device keeps its id (its rows hold its bins): the id is not reused.
+    let known: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1)",
+        [device_id.as_str()],
+        |row| row.get(0),
+    )?;
+    if known {
+        return Err(StorageError::AlreadyExists(format!("device {device_id} already exists")));
+    }
+    let inserted = transaction.execute(
+        "INSERT INTO devices (device_id, store_id, token_hash) VALUES (?1, ?2, ?3)",
+        params![device_id.as_str(), store_key, token_hash],
+    );
+    reject_duplicate(inserted, || format!("device {device_id} already exists"))?;
+    bump_catalog(transaction)?;
+    Ok(())
 }

@@ -70,6 +70,14 @@ fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Resul
     let mut periods = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start < ?2")?;
     let mut corrections = transaction
         .prepare("DELETE FROM occupancy_corrections WHERE store_id = ?1 AND minute < ?2 AND published = 1")?;
+    let of_store = "device_id IN (SELECT device_id FROM devices WHERE store_id = ?1)";
+    let mut intervals =
+        transaction.prepare(&format!("DELETE FROM sensor_intervals WHERE {of_store} AND minute < ?2"))?;
+    let mut readings = transaction.prepare(&format!(
+        "DELETE FROM sensor_readings AS r WHERE {of_store} AND at < ?2 * 1000
+         AND at < (SELECT max(at) FROM sensor_readings AS l
+                   WHERE l.device_id = r.device_id AND l.role = r.role AND l.at < ?2 * 1000)"
+    ))?;
     for (store, cutoff) in before.cutoffs(&catalog) {
         let bounds = params![store, cutoff.unix_seconds()];
         let (first, last) = range.query_row(bounds, |row| Ok((row.get::<_, Option<i64>>(0)?, row.get(1)?)))?;
@@ -80,6 +88,7 @@ fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Resul
         summary.rollup_rows += rollup.execute(bounds)? as u64;
         summary.periods += periods.execute(bounds)? as u64;
         summary.corrections += corrections.execute(bounds)? as u64;
+        summary.sensor_rows += (intervals.execute(bounds)? + readings.execute(bounds)?) as u64;
     }
     if summary != PruneSummary::default() {
         transaction

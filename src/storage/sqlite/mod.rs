@@ -130,6 +130,9 @@ struct Inner {
     catalog: Mutex<Arc<Catalog>>,
     read_slots: tokio::sync::Semaphore,
     write_slots: tokio::sync::Semaphore,
+    /// Sensor pushes waiting for the writer: the next trip to it writes all of them in one
+    /// transaction (group commit), so a commit's fsync is shared by every push that queued meanwhile.
+    queued_pushes: Mutex<Vec<sensors::QueuedPush>>,
 }
 
 #[derive(Clone, Copy)]
@@ -203,6 +206,7 @@ impl SqliteStorage {
                 read_slots: tokio::sync::Semaphore::new(MAX_READERS),
                 // One writing, one waiting on the writer lock: the rest wait here, without a thread.
                 write_slots: tokio::sync::Semaphore::new(2),
+                queued_pushes: Mutex::new(Vec::new()),
             })
         })
         .await??;
@@ -362,17 +366,22 @@ impl Inner {
     }
 
     fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut connection = self.writer()?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// The writer connection, unless the database is open read-only.
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         if self.url.mode == SqliteMode::ReadOnly {
             return Err(StorageError::Invalid(format!(
                 "the database {} is open read-only (mode=ro): nothing can be changed",
                 self.url.path.display()
             )));
         }
-        let mut connection = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&transaction)?;
-        transaction.commit()?;
-        Ok(value)
+        Ok(self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>> {

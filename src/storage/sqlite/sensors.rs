@@ -44,19 +44,16 @@ fn sensor_of(row: SensorRow) -> Result<Sensor> {
 
 #[async_trait]
 impl SensorStore for SqliteStorage {
-    async fn add_sensor(&self, device_id: DeviceId, config: SensorConfig) -> Result<()> {
+    async fn add_sensor(
+        &self,
+        device_id: DeviceId,
+        store: StoreCode,
+        token_hash: String,
+        config: SensorConfig,
+    ) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                let exists: Option<i64> = transaction
-                    .query_row(
-                        "SELECT id FROM devices WHERE device_id = ?1 AND removed_at IS NULL",
-                        [device_id.as_str()],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if exists.is_none() {
-                    return Err(StorageError::NotFound(format!("device {device_id} does not exist")));
-                }
+                catalog::insert_device(transaction, &device_id, &store, &token_hash)?;
                 let inserted = transaction.execute(
                     "INSERT INTO sensors (device_id, vendor, serial, in_name, out_name, lines, reverse)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -71,10 +68,7 @@ impl SensorStore for SqliteStorage {
                     ],
                 );
                 reject_duplicate(inserted, || {
-                    format!(
-                        "a sensor {} {} or a sensor of device {device_id} exists already",
-                        config.vendor, config.serial
-                    )
+                    format!("the {} sensor {} is already registered", config.vendor, config.serial)
                 })?;
                 Ok(())
             })
@@ -153,14 +147,90 @@ impl SensorStore for SqliteStorage {
     }
 
     async fn push_sensor(&self, push: SensorPush) -> Result<u64> {
-        self.run(Access::Write, move |inner| inner.write(|transaction| write_push(transaction, &push))).await
+        let (done, mut written) = tokio::sync::oneshot::channel();
+        self.inner.queued_pushes.lock().unwrap().push(QueuedPush { push, done });
+        // A trip to the writer already under way may take this push with its group; otherwise this
+        // call's own trip writes it, with whatever else queued by then.
+        let _slot = tokio::select! {
+            biased;
+            written = &mut written => return written.map_err(backend)?,
+            slot = self.inner.write_slots.acquire() => slot.map_err(backend)?,
+        };
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.write_queued_pushes()).await.map_err(backend)?;
+        written.await.map_err(backend)?
     }
 }
 
-fn write_push(transaction: &Transaction, push: &SensorPush) -> Result<u64> {
+/// A push waiting for the writer, and where its outcome goes.
+pub(super) struct QueuedPush {
+    push: SensorPush,
+    done: tokio::sync::oneshot::Sender<Result<u64>>,
+}
+
+impl Inner {
+    /// Writes every queued push in one transaction, each in a savepoint of its own: a push that fails
+    /// leaves nothing behind and does not fail the others; all are answered once the commit returned.
+    fn write_queued_pushes(&self) {
+        let mut connection = match self.writer() {
+            Ok(connection) => connection,
+            Err(error) => {
+                let message = error.to_string();
+                for queued in std::mem::take(&mut *self.queued_pushes.lock().unwrap()) {
+                    let _ = queued.done.send(Err(StorageError::Invalid(message.clone())));
+                }
+                return;
+            }
+        };
+        // Taken with the writer held: pushes that queued while it was busy join this group.
+        let group = std::mem::take(&mut *self.queued_pushes.lock().unwrap());
+        if group.is_empty() {
+            return;
+        }
+        let mut outcomes = Vec::with_capacity(group.len());
+        let committed = (|| -> Result<()> {
+            let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for queued in &group {
+                let savepoint = transaction.savepoint()?;
+                let outcome = write_push(&savepoint, &queued.push);
+                if outcome.is_ok() {
+                    savepoint.commit()?;
+                } // else dropped: rolled back to the savepoint.
+                outcomes.push(outcome);
+            }
+            transaction.commit()?;
+            Ok(())
+        })();
+        match committed {
+            Ok(()) => {
+                for (queued, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = queued.done.send(outcome);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for queued in group {
+                    let _ = queued.done.send(Err(backend(std::io::Error::other(message.clone()))));
+                }
+            }
+        }
+    }
+}
+
+fn write_push(transaction: &Connection, push: &SensorPush) -> Result<u64> {
     let device = push.device_id.as_str();
     let mut touched = BTreeSet::new();
     {
+        // A key sent again at another minute (only a local time can be, after its store's zone changed)
+        // leaves its old minute to recompute too: the old minutes of the push's keys, in one query.
+        let keys: Vec<&str> = push.observations.intervals.iter().map(|interval| interval.key.as_str()).collect();
+        let mut old = transaction.prepare_cached(
+            "SELECT s.minute FROM json_each(?2) AS k JOIN sensor_intervals AS s ON s.device_id = ?1 AND s.key = k.value",
+        )?;
+        let keys = serde_json::to_string(&keys).map_err(backend)?;
+        for minute in old.query_map(params![device, keys], |row| row.get::<_, i64>(0))? {
+            touched.insert(stored_minute(minute?));
+        }
         let mut upsert = transaction.prepare_cached(
             "INSERT INTO sensor_intervals (device_id, key, minute, entries, exits) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (device_id, key) DO UPDATE
@@ -168,15 +238,6 @@ fn write_push(transaction: &Transaction, push: &SensorPush) -> Result<u64> {
         )?;
         for interval in &push.observations.intervals {
             let minute = interval.minute.unix_seconds();
-            // A key sent again at another minute (it cannot: the key holds the start) would leave its
-            // old minute stale; the old minute is touched too.
-            let old: Option<i64> = transaction
-                .prepare_cached("SELECT minute FROM sensor_intervals WHERE device_id = ?1 AND key = ?2")?
-                .query_row(params![device, interval.key], |row| row.get(0))
-                .optional()?;
-            if let Some(old) = old {
-                touched.insert(stored_minute(old));
-            }
             upsert.execute(params![device, interval.key, minute, interval.counts.entries, interval.counts.exits])?;
             touched.insert(interval.minute);
         }
@@ -259,7 +320,7 @@ fn write_push(transaction: &Transaction, push: &SensorPush) -> Result<u64> {
 }
 
 /// Records the push's time and package sequence on the sensor.
-fn finish_push(transaction: &Transaction, push: &SensorPush, written: u64) -> Result<u64> {
+fn finish_push(transaction: &Connection, push: &SensorPush, written: u64) -> Result<u64> {
     let device = push.device_id.as_str();
     let (agent, package): (Option<i64>, Option<i64>) = transaction.query_row(
         "SELECT last_agent, last_package FROM sensors WHERE device_id = ?1",

@@ -118,10 +118,9 @@ pub async fn run(database: Option<String>, args: SensorArgs) -> anyhow::Result<(
         let serial = format!("SN{index:06}");
         let token = new_device_token();
         let device_id = DeviceId::parse(&format!("sensor-{index}")).map_err(anyhow::Error::msg)?;
-        storage.add_device(device_id.clone(), store.clone(), hash_token(&token)).await?;
         let names = if vendor == Vendor::Irisys { (Some("In".into()), Some("Out".into())) } else { (None, None) };
         let config = SensorConfig::new(vendor, &serial, names, vec![], false).map_err(anyhow::Error::msg)?;
-        storage.add_sensor(device_id, config).await?;
+        storage.add_sensor(device_id, store.clone(), hash_token(&token), config).await?;
         sensors.push(Sensor { vendor, serial, token });
     }
     let catch_up: Vec<Sensor> = sensors.split_off(args.sensors);
