@@ -12,6 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
+use crate::domain::catalog::Catalog;
 use crate::domain::publication::{PublicationPolicy, PublishSummary};
 use crate::storage::{Result, Storage};
 use crate::telemetry::series::{self, Trigger};
@@ -37,10 +38,11 @@ pub fn next_slot(now: Timestamp, interval: Duration) -> (i64, Timestamp) {
     (slot, Timestamp::from_second(slot * step).expect("in range"))
 }
 
-/// After a write (bins or an occupancy correction): publishes it now if the database's policy is
-/// [`PublicationPolicy::OnIngest`]; otherwise the schedule will. Returns whether it published.
-pub async fn after_write(storage: &dyn Storage, now: Timestamp) -> Result<bool> {
-    let on_ingest = storage.publication_policy().await? == PublicationPolicy::OnIngest;
+/// After a write (bins or an occupancy correction): publishes it now if the database's policy, as of
+/// the catalog read for the write, is [`PublicationPolicy::OnIngest`]; otherwise the schedule will.
+/// Returns whether it published.
+pub async fn after_write(storage: &dyn Storage, catalog: &Catalog, now: Timestamp) -> Result<bool> {
+    let on_ingest = catalog.publication_policy == PublicationPolicy::OnIngest;
     if on_ingest {
         publish(storage, now, None, Trigger::Write).await?;
     }

@@ -127,10 +127,9 @@ impl FromRequestParts<Arc<AppState>> for Writer {
 /// The writer of a device token. Tokens have 256 bits of entropy and are looked up by their SHA-256:
 /// the lookup leaks nothing.
 async fn device_writer(state: &AppState, token: &str) -> Result<Writer, ApiError> {
-    match state.storage.device_by_token_hash(&hash_token(token)).await? {
-        Some(device) => {
-            Ok(Writer { identity: WriterIdentity::Device(device), catalog: state.storage.catalog().await? })
-        }
+    let catalog = state.storage.catalog().await?;
+    match catalog.device_by_token_hash(&hash_token(token)) {
+        Some(device) => Ok(Writer { identity: WriterIdentity::Device(device), catalog }),
         None => {
             crate::telemetry::series::auth_failure("device_token");
             Err(ApiError::invalid_token("Invalid device token."))
@@ -156,8 +155,8 @@ impl FromRequestParts<Arc<AppState>> for SensorWriter {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
             let value = value.trim();
             if let Some(credentials) = super::auth::parse_basic(value.as_bytes()) {
-                if let Some(device) = state.storage.device_by_token_hash(&hash_token(&credentials.password)).await? {
-                    let catalog = state.storage.catalog().await?;
+                let catalog = state.storage.catalog().await?;
+                if let Some(device) = catalog.device_by_token_hash(&hash_token(&credentials.password)) {
                     return Ok(SensorWriter(Writer { identity: WriterIdentity::Device(device), catalog }));
                 }
             } else if !value.contains(' ') {

@@ -136,7 +136,7 @@ pub async fn post_correction(
     let value = u32::try_from(correction.value)
         .map_err(|_| ApiError::bad_request(ErrorCode::InvalidBody, "value: must not be negative."))?;
     state.storage.add_correction(store, Correction { minute, value, created_at }).await?;
-    publish::after_write(state.storage.as_ref(), created_at).await?;
+    publish::after_write(state.storage.as_ref(), &catalog, created_at).await?;
     let view = CorrectionView {
         store_code: correction.store_code,
         minute: minute.to_string(),

@@ -438,14 +438,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             };
             let storage = open().await?;
             if let Some(config) = &sensor
-                && let Some(existing) = storage.sensor_by_serial(config.vendor, &config.serial).await?
+                && let Some((existing, _)) = storage.catalog().await?.sensor(config.vendor, &config.serial)
             {
-                anyhow::bail!(
-                    "the {} sensor {} is already device {}",
-                    config.vendor,
-                    config.serial,
-                    existing.device_id
-                );
+                anyhow::bail!("the {} sensor {} is already device {existing}", config.vendor, config.serial);
             }
             let token = new_device_token();
             if let Some(config) = sensor {
@@ -616,7 +611,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let storage = open().await?;
             storage.add_correction(store.clone(), correction).await?;
             // As for an HTTP correction: published now if the database's policy is on ingest.
-            let published = publish::after_write(storage.as_ref(), jiff::Timestamp::now()).await?;
+            let catalog = storage.catalog().await?;
+            let published = publish::after_write(storage.as_ref(), &catalog, jiff::Timestamp::now()).await?;
             let visible = if published { "published" } else { "visible after the next publication" };
             println!("occupancy of store {store} set to {value} at the end of minute {minute}; {visible}");
         }

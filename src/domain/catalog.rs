@@ -6,6 +6,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::domain::keys::{DeviceKey, StoreKey, UserKey};
+use crate::domain::publication::PublicationPolicy;
+use crate::domain::sensors::{SensorConfig, Vendor};
 use crate::domain::{DeviceId, Minute, PeriodCalendar, ResetTime, StoreCode, Username};
 
 /// A store: where devices count people.
@@ -43,17 +45,36 @@ pub struct Device {
     pub active: bool,
 }
 
-/// Stores (ordered by code, byte order) and devices, as of one catalog version.
+/// Stores (ordered by code, byte order), devices with their tokens and sensor configurations, and the
+/// publication policy, as of one catalog version: what a request needs to know of the database's
+/// configuration, read once per change rather than once per request.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    /// Bumped by every change to stores or devices: a cached catalog is current while it is equal.
+    /// Bumped by every change to stores, devices, device tokens, sensors or the publication policy: a
+    /// cached catalog is current while it is equal.
     pub version: i64,
+    /// When ingested bins are published.
+    pub publication_policy: PublicationPolicy,
     stores: Vec<Store>,
     devices: Vec<Device>,
     store_by_code: HashMap<String, usize>,
     store_by_key: HashMap<StoreKey, usize>,
     device_by_id: HashMap<String, usize>,
     device_by_key: HashMap<DeviceKey, usize>,
+    /// Active devices by the SHA-256 of their token.
+    device_by_token_hash: TokenIndex,
+    /// Sensors by (vendor, normalized serial).
+    sensors: HashMap<(Vendor, String), (DeviceId, SensorConfig)>,
+}
+
+/// Token hashes to devices; its `Debug` shows only how many, so a logged catalog shows none of them.
+#[derive(Default)]
+struct TokenIndex(HashMap<String, DeviceKey>);
+
+impl std::fmt::Debug for TokenIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} token hashes", self.0.len())
+    }
 }
 
 impl Catalog {
@@ -80,7 +101,44 @@ impl Catalog {
             device_by_key: index(devices.iter().map(|d| d.key)),
             stores,
             devices,
+            ..Catalog::default()
         }
+    }
+
+    /// With the token hashes of the active devices.
+    pub fn with_device_tokens(mut self, tokens: impl IntoIterator<Item = (String, DeviceKey)>) -> Catalog {
+        self.device_by_token_hash = TokenIndex(tokens.into_iter().collect());
+        self
+    }
+
+    /// With the registered sensors.
+    pub fn with_sensors(mut self, sensors: impl IntoIterator<Item = (DeviceId, SensorConfig)>) -> Catalog {
+        self.sensors = sensors
+            .into_iter()
+            .map(|(device, config)| ((config.vendor, config.serial.clone()), (device, config)))
+            .collect();
+        self
+    }
+
+    /// With the database's publication policy.
+    pub fn with_publication_policy(mut self, policy: PublicationPolicy) -> Catalog {
+        self.publication_policy = policy;
+        self
+    }
+
+    /// The active device whose token has this SHA-256.
+    pub fn device_by_token_hash(&self, token_hash: &str) -> Option<DeviceKey> {
+        self.device_by_token_hash.0.get(token_hash).copied()
+    }
+
+    /// The sensor of a vendor's (normalized) serial: its device id and configuration.
+    pub fn sensor(&self, vendor: Vendor, serial: &str) -> Option<(&DeviceId, &SensorConfig)> {
+        self.sensors.get(&(vendor, serial.to_owned())).map(|(device, config)| (device, config))
+    }
+
+    /// The configuration of a device's sensor of this vendor, if it is one.
+    pub fn sensor_of_device(&self, device_id: &DeviceId, vendor: Vendor) -> Option<&SensorConfig> {
+        self.sensors.values().find(|(device, config)| device == device_id && config.vendor == vendor).map(|(_, c)| c)
     }
 
     /// All stores, ordered by store code.
@@ -238,4 +296,29 @@ pub struct DeviceStatus {
     pub last_bin_minute: Option<Minute>,
     /// When its last bins were received.
     pub last_seen_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_sensors_are_found_and_token_hashes_never_printed() {
+        let device_id = DeviceId::parse("entrance-1").unwrap();
+        let device = Device { key: DeviceKey(7), device_id: device_id.clone(), store: StoreKey(1), active: true };
+        let config = SensorConfig::new(Vendor::Xovis, "80:1f:12:d3:27:ca", (None, None), vec![], false).unwrap();
+        let catalog = Catalog::new(3, vec![], vec![device])
+            .with_device_tokens([("c0ffee".to_owned(), DeviceKey(7))])
+            .with_sensors([(device_id.clone(), config)])
+            .with_publication_policy(PublicationPolicy::OnIngest);
+        assert_eq!(catalog.device_by_token_hash("c0ffee"), Some(DeviceKey(7)));
+        assert_eq!(catalog.device_by_token_hash("c0ffef"), None);
+        let (found, config) = catalog.sensor(Vendor::Xovis, "80:1F:12:D3:27:CA").unwrap();
+        assert_eq!((found, config.in_name.as_str()), (&device_id, "fw"));
+        assert!(catalog.sensor(Vendor::Axis, "80:1F:12:D3:27:CA").is_none());
+        assert!(catalog.sensor_of_device(&device_id, Vendor::Xovis).is_some());
+        assert!(catalog.sensor_of_device(&device_id, Vendor::Irisys).is_none());
+        let printed = format!("{catalog:?}");
+        assert!(!printed.contains("c0ffee") && printed.contains("1 token hashes"), "{printed}");
+    }
 }

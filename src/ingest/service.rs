@@ -87,6 +87,6 @@ pub async fn ingest(
         return Ok(0);
     }
     let stored = storage.ingest(bins, Timestamp::now()).await?;
-    publish::after_write(storage, Timestamp::now()).await?;
+    publish::after_write(storage, catalog, Timestamp::now()).await?;
     Ok(stored)
 }

@@ -206,9 +206,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn add_user(&self, user: NewUser) -> Result<()>;
     /// The account of a username, if there is one.
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>>;
-    /// The device whose ingest token has this SHA-256 (hex).
-    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>>;
-    /// Replaces a device's token hash: the old token stops working at once.
+    /// Replaces a device's token hash (the catalog holds the hashes of active devices' tokens): the
+    /// old token stops working at once.
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()>;
     /// Every device, ordered by device id, with what it last sent.
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>>;
@@ -349,8 +348,6 @@ pub trait SensorStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// Every sensor, by device id.
     async fn sensors(&self) -> Result<Vec<Sensor>>;
-    /// The sensor of a vendor's serial (normalized).
-    async fn sensor_by_serial(&self, vendor: Vendor, serial: &str) -> Result<Option<Sensor>>;
     /// Records a push of an unregistered serial.
     async fn record_unknown_sensor(&self, vendor: Vendor, serial: &str, at: Timestamp) -> Result<()>;
     /// Unregistered serials that pushed, by vendor and serial.

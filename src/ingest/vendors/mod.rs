@@ -11,10 +11,11 @@ pub mod xovis;
 
 use jiff::Timestamp;
 
+use crate::domain::DeviceId;
 use crate::domain::catalog::{Catalog, StoreScope};
 use crate::domain::keys::DeviceKey;
 use crate::domain::scope::Visible;
-use crate::domain::sensors::{Payload, Sensor, Vendor, normalize_serial, observe};
+use crate::domain::sensors::{Payload, SensorConfig, Vendor, normalize_serial, observe};
 use crate::publish;
 use crate::storage::{SensorPush, Storage, StorageError};
 
@@ -83,22 +84,22 @@ pub async fn push(
     vendor: Vendor,
     payload: Payload,
 ) -> Result<Pushed, PushError> {
-    let sensor = find_sensor(storage, catalog, pusher, vendor, &payload).await?;
-    let device = active_device(catalog, sensor.device_id.as_str())
-        .ok_or_else(|| PushError::UnknownSerial { vendor, serial: sensor.config.serial.clone() })?;
+    let (device_id, config) = find_sensor(storage, catalog, pusher, vendor, &payload).await?;
+    let device = active_device(catalog, device_id.as_str())
+        .ok_or_else(|| PushError::UnknownSerial { vendor, serial: config.serial.clone() })?;
     match pusher {
-        Pusher::Device(own) if own != device.key => return Err(PushError::NotYours(sensor.config.serial)),
+        Pusher::Device(own) if own != device.key => return Err(PushError::NotYours(config.serial.clone())),
         Pusher::Scope(scope) if !Visible::new(catalog, scope).includes(device.store) => {
-            return Err(PushError::UnknownSerial { vendor, serial: sensor.config.serial });
+            return Err(PushError::UnknownSerial { vendor, serial: config.serial.clone() });
         }
         _ => {}
     }
     let zone = catalog.store(device.store).map(|store| store.timezone.clone()).unwrap_or(jiff::tz::TimeZone::UTC);
-    let observations = observe(&sensor.config, &payload, &zone).map_err(PushError::Invalid)?;
+    let observations = observe(config, &payload, &zone).map_err(PushError::Invalid)?;
     let count = observations.intervals.len() + observations.readings.len();
     let bins = storage
         .push_sensor(SensorPush {
-            device_id: sensor.device_id.clone(),
+            device_id: device_id.clone(),
             device: device.key,
             store: device.store,
             observations,
@@ -106,17 +107,18 @@ pub async fn push(
             received_at: Timestamp::now(),
         })
         .await?;
-    publish::after_write(storage, Timestamp::now()).await?;
+    publish::after_write(storage, catalog, Timestamp::now()).await?;
     Ok(Pushed { observations: count, bins })
 }
 
-async fn find_sensor(
+/// The payload's sensor in the catalog: by its serial, or, for a payload without one, the token's.
+async fn find_sensor<'c>(
     storage: &dyn Storage,
-    catalog: &Catalog,
+    catalog: &'c Catalog,
     pusher: Pusher<'_>,
     vendor: Vendor,
     payload: &Payload,
-) -> Result<Sensor, PushError> {
+) -> Result<(&'c DeviceId, &'c SensorConfig), PushError> {
     if payload.serial.trim().is_empty() {
         // Xovis without sensor_info: the token says which sensor it is.
         let Pusher::Device(own) = pusher else {
@@ -125,15 +127,13 @@ async fn find_sensor(
                     .into(),
             ));
         };
-        let device_id = catalog.device(own).map(|d| d.device_id.clone());
-        let sensors = storage.sensors().await?;
-        return sensors
-            .into_iter()
-            .find(|s| Some(&s.device_id) == device_id.as_ref() && s.config.vendor == vendor)
+        let device = catalog.device(own).map(|device| &device.device_id);
+        return device
+            .and_then(|device_id| catalog.sensor_of_device(device_id, vendor).map(|config| (device_id, config)))
             .ok_or_else(|| PushError::Invalid(format!("this token's device is not a registered {vendor} sensor")));
     }
     let serial = normalize_serial(&payload.serial);
-    match storage.sensor_by_serial(vendor, &serial).await? {
+    match catalog.sensor(vendor, &serial) {
         Some(sensor) => Ok(sensor),
         None => {
             storage.record_unknown_sensor(vendor, &serial, Timestamp::now()).await?;

@@ -83,21 +83,18 @@ impl CatalogStore for PostgresStorage {
             .await?;
         Ok(client.query_opt(&statement, &[&username]).await?.and_then(|row| user_at(&row, 0)))
     }
-    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
-        let client = self.pool.get().await?;
-        let statement =
-            client.prepare_cached("SELECT id FROM devices WHERE token_hash = $1 AND removed_at IS NULL").await?;
-        Ok(client.query_opt(&statement, &[&token_hash]).await?.map(|row| row.get(0)))
-    }
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
-        let client = self.pool.get().await?;
-        let changed = client
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let changed = transaction
             .execute(
                 "UPDATE devices SET token_hash = $1 WHERE device_id = $2 AND removed_at IS NULL",
                 &[&token_hash, &device_id.as_str()],
             )
             .await?;
         expect_one(changed, || format!("device {device_id} does not exist"))?;
+        bump_catalog(&transaction).await?;
+        transaction.commit().await?;
         Ok(())
     }
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {

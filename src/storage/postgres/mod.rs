@@ -208,8 +208,11 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
     // concurrent change costs at most one extra reload.
     let version = meta(transaction, "catalog_version").await?;
     let stores = transaction.query("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores", &[]);
-    let devices = transaction.query("SELECT id, device_id, store_id, removed_at IS NULL FROM devices", &[]);
-    let (stores, devices) = futures_util::try_join!(stores, devices)?;
+    let devices = transaction.query("SELECT id, device_id, store_id, removed_at IS NULL, token_hash FROM devices", &[]);
+    let sensor_columns = format!("SELECT {} FROM sensors", sensors::SENSOR_COLUMNS);
+    let sensors = transaction.query(&sensor_columns, &[]);
+    let (stores, devices, sensors) = futures_util::try_join!(stores, devices, sensors)?;
+    let policy = meta(transaction, PUBLISH_INTERVAL_KEY).await?;
     let invalid = |what: String| StorageError::Invalid(what);
     let stores = stores
         .iter()
@@ -229,6 +232,8 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let tokens: Vec<(String, DeviceKey)> =
+        devices.iter().filter(|row| row.get::<_, bool>(3)).map(|row| (row.get(4), row.get(0))).collect();
     let devices = devices
         .iter()
         .map(|row| {
@@ -240,7 +245,14 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Catalog::new(version, stores, devices))
+    let sensors = sensors
+        .iter()
+        .map(|row| sensors::sensor_of(row).map(|sensor| (sensor.device_id, sensor.config)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Catalog::new(version, stores, devices)
+        .with_device_tokens(tokens)
+        .with_sensors(sensors)
+        .with_publication_policy(policy_from_seconds(policy)?))
 }
 
 /// The user in columns `at..at + 5` of a row (id, password_hash, all_stores, can_ingest, store ids), or

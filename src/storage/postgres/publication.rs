@@ -348,8 +348,16 @@ impl PublicationStore for PostgresStorage {
 
     async fn set_publication_policy(&self, policy: PublicationPolicy) -> Result<()> {
         let seconds = policy_seconds(policy)?;
-        let client = self.pool.get().await?;
-        client.execute("UPDATE meta SET value = $1 WHERE key = $2", &[&seconds, &PUBLISH_INTERVAL_KEY]).await?;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // The catalog carries the policy: it changes only when the policy does.
+        let changed = transaction
+            .execute("UPDATE meta SET value = $1 WHERE key = $2 AND value <> $1", &[&seconds, &PUBLISH_INTERVAL_KEY])
+            .await?;
+        if changed > 0 {
+            bump_catalog(&transaction).await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 

@@ -3,10 +3,10 @@
 use super::*;
 use crate::domain::sensors::Reading;
 
-const SENSOR_COLUMNS: &str = "device_id, vendor, serial, in_name, out_name, lines, reverse, last_push_at, \
+pub(super) const SENSOR_COLUMNS: &str = "device_id, vendor, serial, in_name, out_name, lines, reverse, last_push_at, \
                               last_package, package_gaps";
 
-fn sensor_of(row: &tokio_postgres::Row) -> Result<Sensor> {
+pub(super) fn sensor_of(row: &tokio_postgres::Row) -> Result<Sensor> {
     Ok(Sensor {
         device_id: DeviceId::parse(row.get(0)).map_err(StorageError::Invalid)?,
         config: SensorConfig {
@@ -59,15 +59,6 @@ impl SensorStore for PostgresStorage {
         let client = self.pool.get().await?;
         let rows = client.query(&format!("SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY device_id"), &[]).await?;
         rows.iter().map(sensor_of).collect()
-    }
-
-    async fn sensor_by_serial(&self, vendor: Vendor, serial: &str) -> Result<Option<Sensor>> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(&format!("SELECT {SENSOR_COLUMNS} FROM sensors WHERE vendor = $1 AND serial = $2"))
-            .await?;
-        let row = client.query_opt(&statement, &[&vendor.as_str(), &serial]).await?;
-        row.as_ref().map(sensor_of).transpose()
     }
 
     async fn record_unknown_sensor(&self, vendor: Vendor, serial: &str, at: Timestamp) -> Result<()> {

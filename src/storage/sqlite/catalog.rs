@@ -94,22 +94,11 @@ impl CatalogStore for SqliteStorage {
         let username = username.to_owned();
         self.run(Access::Read, move |inner| inner.reader(|connection| user_credentials(connection, &username))).await
     }
-    async fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<DeviceKey>> {
-        let token_hash = token_hash.to_owned();
-        self.run(Access::Read, move |inner| {
-            inner.reader(|connection| {
-                Ok(connection
-                    .prepare_cached("SELECT id FROM devices WHERE token_hash = ?1 AND removed_at IS NULL")?
-                    .query_row([&token_hash], |row| row.get(0))
-                    .optional()?)
-            })
-        })
-        .await
-    }
     async fn rotate_device_token(&self, device_id: DeviceId, token_hash: String) -> Result<()> {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 update_active_device(transaction, "token_hash", token_hash, &device_id)?;
+                bump_catalog(transaction)?;
                 Ok(())
             })
         })

@@ -319,15 +319,25 @@ fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut statement = connection.prepare("SELECT id, device_id, store_id, removed_at IS NULL FROM devices")?;
+    let mut statement =
+        connection.prepare("SELECT id, device_id, store_id, removed_at IS NULL, token_hash FROM devices")?;
+    let mut tokens = Vec::new();
     let devices = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?)))?
+        .query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
         .map(|row| {
-            let (key, device_id, store, active) = row?;
+            let (key, device_id, store, active, token_hash) = row?;
+            if active {
+                tokens.push((token_hash, key));
+            }
             Ok(Device { key, device_id: DeviceId::parse(&device_id).map_err(anyhow::Error::msg)?, store, active })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Catalog::new(version, stores, devices))
+    let sensors = sensors::configurations(connection)?;
+    let policy = policy_from_seconds(meta(connection, PUBLISH_INTERVAL_KEY)?)?;
+    Ok(Catalog::new(version, stores, devices)
+        .with_device_tokens(tokens)
+        .with_sensors(sensors)
+        .with_publication_policy(policy))
 }
 
 fn bump_catalog(transaction: &Transaction) -> rusqlite::Result<()> {

@@ -152,8 +152,14 @@ impl PublicationStore for SqliteStorage {
         let seconds = policy_seconds(policy)?;
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
-                transaction
-                    .execute("UPDATE meta SET value = ?1 WHERE key = ?2", params![seconds, PUBLISH_INTERVAL_KEY])?;
+                // The catalog carries the policy: it changes only when the policy does.
+                let changed = transaction.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = ?2 AND value <> ?1",
+                    params![seconds, PUBLISH_INTERVAL_KEY],
+                )?;
+                if changed > 0 {
+                    bump_catalog(transaction)?;
+                }
                 Ok(())
             })
         })

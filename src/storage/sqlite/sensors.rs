@@ -42,6 +42,13 @@ fn sensor_of(row: SensorRow) -> Result<Sensor> {
     })
 }
 
+/// Every sensor's device and configuration (for the catalog).
+pub(super) fn configurations(connection: &Connection) -> Result<Vec<(DeviceId, SensorConfig)>> {
+    let mut statement = connection.prepare(&format!("SELECT {SENSOR_COLUMNS} FROM sensors"))?;
+    let rows = statement.query_map([], sensor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|row| sensor_of(row).map(|sensor| (sensor.device_id, sensor.config))).collect()
+}
+
 #[async_trait]
 impl SensorStore for SqliteStorage {
     async fn add_sensor(
@@ -83,20 +90,6 @@ impl SensorStore for SqliteStorage {
                     connection.prepare(&format!("SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY device_id"))?;
                 let rows = statement.query_map([], sensor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
                 rows.into_iter().map(sensor_of).collect()
-            })
-        })
-        .await
-    }
-
-    async fn sensor_by_serial(&self, vendor: Vendor, serial: &str) -> Result<Option<Sensor>> {
-        let serial = serial.to_owned();
-        self.run(Access::Read, move |inner| {
-            inner.reader(|connection| {
-                let row = connection
-                    .prepare_cached(&format!("SELECT {SENSOR_COLUMNS} FROM sensors WHERE vendor = ?1 AND serial = ?2"))?
-                    .query_row(params![vendor.as_str(), serial], sensor_row)
-                    .optional()?;
-                row.map(sensor_of).transpose()
             })
         })
         .await
@@ -224,8 +217,11 @@ fn write_push(transaction: &Connection, push: &SensorPush) -> Result<u64> {
         // A key sent again at another minute (only a local time can be, after its store's zone changed)
         // leaves its old minute to recompute too: the old minutes of the push's keys, in one query.
         let keys: Vec<&str> = push.observations.intervals.iter().map(|interval| interval.key.as_str()).collect();
+        // CROSS JOIN keeps the keys the outer loop, each probing the primary key: left to itself the
+        // planner scans all of the device's intervals instead, a cost that grows with its history.
         let mut old = transaction.prepare_cached(
-            "SELECT s.minute FROM json_each(?2) AS k JOIN sensor_intervals AS s ON s.device_id = ?1 AND s.key = k.value",
+            "SELECT s.minute FROM json_each(?2) AS k CROSS JOIN sensor_intervals AS s
+             ON s.device_id = ?1 AND s.key = k.value",
         )?;
         let keys = serde_json::to_string(&keys).map_err(backend)?;
         for minute in old.query_map(params![device, keys], |row| row.get::<_, i64>(0))? {
