@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_api_tokens.sql"),
     include_str!("migrations/0004_device_moves.sql"),
     include_str!("migrations/0005_sensors.sql"),
+    include_str!("migrations/0006_sensor_minute_totals.sql"),
 ];
 
 /// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_api_tokens.sql"),
     include_str!("migrations/0004_device_moves.sql"),
     include_str!("migrations/0005_sensors.sql"),
+    include_str!("migrations/0006_sensor_minute_totals.sql"),
 ];
 
 /// How a database file is opened, from the URL's `mode` parameter (SQLite's URI names).
@@ -210,7 +211,11 @@ impl SqliteStorage {
             })
         })
         .await??;
-        Ok(SqliteStorage { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        if inner.url.mode != SqliteMode::ReadOnly {
+            spawn_checkpointer(&inner)?;
+        }
+        Ok(SqliteStorage { inner })
     }
 
     /// Runs blocking database work off the async threads. Waiting for a slot happens here, not on a
@@ -238,6 +243,30 @@ impl SqliteStorage {
     }
 }
 
+/// How often the checkpointer copies the WAL's new pages into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Checkpoints the WAL on a thread and connection of its own until the storage is dropped. SQLite's
+/// automatic checkpoint (turned off on the writer) runs inside whichever commit crosses its threshold,
+/// so one ingest in a thousand would wait for megabytes to be copied and synced; here no commit does.
+/// A passive checkpoint takes no lock that writers or readers wait for.
+fn spawn_checkpointer(inner: &Arc<Inner>) -> anyhow::Result<()> {
+    let connection = open_connection(&inner.url, false)?;
+    let storage = Arc::downgrade(inner);
+    std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if storage.strong_count() == 0 {
+                return;
+            }
+            if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(%error, "WAL checkpoint failed; the next one will try again");
+            }
+        }
+    })?;
+    Ok(())
+}
+
 fn open_connection(url: &SqliteUrl, writer: bool) -> rusqlite::Result<Connection> {
     let connection = url.open_connection()?;
     connection.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -246,8 +275,10 @@ fn open_connection(url: &SqliteUrl, writer: bool) -> rusqlite::Result<Connection
     let cache_kib = if writer { 131_072 } else { 16_384 };
     // Switching to WAL is a write: a read-only connection uses the mode the file has.
     let journal = if url.mode == SqliteMode::ReadOnly { "" } else { "PRAGMA journal_mode = WAL;" };
+    // The checkpointer thread does the writer's checkpoints (spawn_checkpointer).
+    let checkpoints = if writer && url.mode != SqliteMode::ReadOnly { "PRAGMA wal_autocheckpoint = 0;" } else { "" };
     connection.execute_batch(&format!(
-        "{journal} PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+        "{journal} {checkpoints} PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
     ))?;
     Ok(connection)
