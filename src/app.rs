@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
+use crate::api::page_cache::PageCache;
 use crate::api::{AppState, router};
 use crate::config::{self, MetricsToken, Settings};
 use crate::domain::publication::PublicationPolicy;
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub metrics_token: Option<MetricsToken>,
     /// Origins allowed to call the API from a browser (CORS); empty: off.
     pub cors_allowed_origins: Vec<String>,
+    /// Bytes of rendered read pages kept; 0: none.
+    pub response_cache_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +79,7 @@ impl ServerConfig {
             retention_minute_days: settings.retention_minute_days,
             metrics_token: settings.metrics_token.clone(),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            response_cache_bytes: settings.response_cache_bytes,
         }
     }
 
@@ -122,6 +126,7 @@ pub async fn serve_with_metrics(
         default_host: local_addr.to_string(),
         metrics_token: config.metrics_token.clone(),
         cors_allowed_origins: config.cors_allowed_origins.clone(),
+        page_cache: PageCache::new(config.response_cache_bytes),
     });
     let schedule =
         publish::at_start(storage.as_ref(), PublicationPolicy::from_interval(config.publish_interval)).await?;

@@ -91,6 +91,10 @@ pub struct SettingsArgs {
     /// (repeatable, or comma-separated); none by default.
     #[arg(long = "cors-allowed-origin", value_name = "ORIGIN", env = "FOOTFALL_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
+    /// Bytes of rendered read pages kept in memory, answered again without a query until the next
+    /// publication (0: no cache).
+    #[arg(long, env = "FOOTFALL_RESPONSE_CACHE_BYTES", value_name = "BYTES")]
+    pub response_cache_bytes: Option<u64>,
 }
 
 /// The bearer token that opens `GET /metrics` on the main listener. Never printed (its `Debug` is
@@ -162,6 +166,8 @@ pub struct Settings {
     pub metrics_token: Option<MetricsToken>,
     /// Origins allowed to call the API from a browser (CORS); empty: CORS is off.
     pub cors_allowed_origins: Vec<String>,
+    /// Bytes of rendered read pages kept; 0: none.
+    pub response_cache_bytes: u64,
 }
 
 impl Default for Settings {
@@ -183,12 +189,13 @@ impl Default for Settings {
             metrics_listen: None,
             metrics_token: None,
             cors_allowed_origins: Vec::new(),
+            response_cache_bytes: 64 << 20,
         }
     }
 }
 
 /// The keys of the file, in the order `config show` prints them.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "database_url",
     "listen",
     "publish_interval",
@@ -206,6 +213,7 @@ const KEYS: [&str; 17] = [
     "metrics.listen",
     "metrics.token",
     "cors.allowed_origins",
+    "cache.response_bytes",
 ];
 
 impl Settings {
@@ -242,6 +250,7 @@ impl Settings {
                         settings.metrics_token = Some(MetricsToken::new(&entry.string()?).map_err(|e| entry.error(e))?)
                     }
                     "cors.allowed_origins" => settings.cors_allowed_origins = entry.list(parse_origin)?,
+                    "cache.response_bytes" => settings.response_cache_bytes = entry.count()?,
                     _ => bail!("{}: unknown key `{key}` (the keys are {})", path.display(), KEYS.join(", ")),
                 }
             }
@@ -270,6 +279,7 @@ impl Settings {
         if !a.cors_allowed_origins.is_empty() {
             settings.cors_allowed_origins = a.cors_allowed_origins;
         }
+        settings.response_cache_bytes = a.response_cache_bytes.unwrap_or(settings.response_cache_bytes);
         settings.tls = match (a.tls_cert.or(tls_cert), a.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -313,6 +323,7 @@ impl Settings {
         line("metrics.token", self.metrics_token.as_ref().map(|_| string(HIDDEN)));
         let origins: Vec<String> = self.cors_allowed_origins.iter().map(|origin| string(origin)).collect();
         line("cors.allowed_origins", Some(format!("[{}]", origins.join(", "))));
+        line("cache.response_bytes", Some(self.response_cache_bytes.to_string()));
         out
     }
 }

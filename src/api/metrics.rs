@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Reader;
+use super::page_cache::PageKey;
 use super::render::{self, Metric};
 use crate::domain::Minute;
 use crate::domain::catalog::UserCredentials;
@@ -148,14 +150,35 @@ async fn respond(
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
 
+    validators.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let cache_key = state.page_cache.enabled().then(|| PageKey {
+        generation: mark.generation,
+        catalog_version: catalog.version,
+        scope: user.scope.clone(),
+        scheme,
+        host: host.to_owned(),
+        path_and_query: uri.path_and_query().map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+    });
+    if let Some(body) = cache_key.as_ref().and_then(|key| state.page_cache.get(key)) {
+        validators.insert(CACHE_STATUS, HeaderValue::from_static("footfall; hit"));
+        return Ok((validators, body).into_response());
+    }
+
     let ReadRequest { params, query, page } = request;
     let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
     let links = PageLinks { scheme, host, path: uri.path(), params: &params.0 };
     let navigation = page.navigation(rows.count, &links).map_err(|InvalidPage| ApiError::invalid_page())?;
-    let body = render::page(metric, &catalog, &rows, navigation.next.as_deref(), navigation.previous.as_deref());
-    validators.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body =
+        Bytes::from(render::page(metric, &catalog, &rows, navigation.next.as_deref(), navigation.previous.as_deref()));
+    if let Some(key) = cache_key {
+        state.page_cache.insert(key, body.clone());
+        validators.insert(CACHE_STATUS, HeaderValue::from_static("footfall; fwd=miss; stored"));
+    }
     Ok((validators, body).into_response())
 }
+
+/// RFC 9211's `Cache-Status`: whether the page came from the response cache.
+const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
 
 fn entity_tag(generation: i64, catalog_version: i64, user: &UserCredentials, host: &str, uri: &Uri) -> String {
     let mut hasher = Sha256::new();

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod page_cache;
 pub mod prometheus;
 pub mod render;
 pub mod status;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics_token: Option<MetricsToken>,
     /// Origins whose pages may call the API from a browser (CORS); empty: no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// Rendered read pages, answered again until the next publication.
+    pub page_cache: page_cache::PageCache,
 }
 
 /// The visits endpoint.

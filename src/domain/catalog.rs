@@ -230,7 +230,7 @@ pub struct Republished {
 }
 
 /// The stores a user may see.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum StoreScope {
     /// Every store, present and future.
     All,

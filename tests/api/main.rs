@@ -13,6 +13,7 @@ mod layers;
 mod mqtt;
 mod openapi;
 mod oracle;
+mod page_cache;
 mod pagination;
 mod policy;
 mod prometheus;

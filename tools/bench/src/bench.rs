@@ -25,6 +25,7 @@ use serde::Serialize;
 use tower::ServiceExt;
 
 use footfall::api::auth::{Authenticator, hash_password, hash_token};
+use footfall::api::page_cache::PageCache;
 use footfall::api::{AppState, OCCUPANCY_PATH, VISITS_PATH, router};
 use footfall::app::{self, ServerConfig};
 use footfall::demo::poisson;
@@ -178,9 +179,11 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         .then(|| footfall::config::MetricsToken::new(&format!("{:032x}", rand::random::<u128>())))
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    // No response cache: every request here is measured as a miss, the figures comparable over time.
     let config = ServerConfig {
         publish_interval: Duration::from_secs(15 * 60),
         metrics_token: metrics_token.clone(),
+        response_cache_bytes: 0,
         ..ServerConfig::default()
     };
     let server_task = tokio::spawn(app::serve(storage.clone(), listener, config.clone(), async {
@@ -204,6 +207,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
             default_host: address.to_string(),
             metrics_token: config.metrics_token.clone(),
             cors_allowed_origins: Vec::new(),
+            page_cache: PageCache::new(0),
         })),
     });
 
