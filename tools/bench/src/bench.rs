@@ -189,10 +189,43 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     let server_task = tokio::spawn(app::serve(storage.clone(), listener, config.clone(), async {
         let _ = stopped.await;
     }));
+    // The same database behind a second server with the response cache on, as deployed.
+    let cached_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let cached_address = cached_listener.local_addr()?;
+    let (stop_cached, cached_stopped) = tokio::sync::oneshot::channel::<()>();
+    let cached_config = ServerConfig { publish_interval: config.publish_interval, ..ServerConfig::default() };
+    let cached_task = tokio::spawn(app::serve(storage.clone(), cached_listener, cached_config, async {
+        let _ = cached_stopped.await;
+    }));
+    // The ceiling: the same server stack (footfall::server::run) answering one pre-rendered page.
+    let static_body = Arc::new(std::sync::OnceLock::<axum::body::Bytes>::new());
+    let static_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let static_address = static_listener.local_addr()?;
+    let (stop_static, static_stopped) = tokio::sync::oneshot::channel::<()>();
+    let body = static_body.clone();
+    let static_router = axum::Router::new().route(
+        "/page",
+        axum::routing::get(move || {
+            let body = body.get().cloned().unwrap_or_default();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    let static_task = tokio::spawn(footfall::server::run(
+        static_listener,
+        static_router,
+        None,
+        config.limits.clone(),
+        footfall::forwarded::TrustedProxies::default(),
+        async {
+            let _ = static_stopped.await;
+        },
+    ));
     let authorization =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{BENCH_USER}:{password}")));
     let target = Arc::new(Target {
         base: format!("http://{address}"),
+        cached_base: format!("http://{cached_address}"),
+        static_base: format!("http://{static_address}"),
         host: address.to_string(),
         authorization,
         client: reqwest::Client::builder().pool_max_idle_per_host(args.connections.max(16)).build()?,
@@ -230,7 +263,33 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         QueryReport { rows: target.count(&occupancy_path).await?, http: http_occupancy, server: server_occupancy };
 
     progress(format_args!("measuring throughput over {} connections for {} s ...", args.connections, args.seconds));
-    let throughput = target.throughput(&visits_path, args.connections, Duration::from_secs_f64(args.seconds)).await?;
+    let seconds = Duration::from_secs_f64(args.seconds);
+    let same_path = visits_path.clone();
+    let throughput = target.throughput(&target.base, move |_| same_path.clone(), args.connections, seconds).await?;
+
+    progress(format_args!("measuring the response cache and the static-body ceiling ..."));
+    let target_page = target.get(&visits_path).await?;
+    let same_path = visits_path.clone();
+    let cached = target.throughput(&target.cached_base, move |_| same_path.clone(), args.connections, seconds).await?;
+    // Another page each request: a day-long window starting n minutes into the data (repeating only
+    // once the data's minutes are used up: the hit ratio shows it).
+    let (day_code, first) = (day.code.clone(), traffic.first.timestamp());
+    let span = (traffic.last.timestamp().duration_since(first).as_mins() - 24 * 60).max(1);
+    let shifted = move |n: u64| {
+        let start = first.checked_add(jiff::SignedDuration::from_mins(n as i64 % span)).expect("in range");
+        let end = start.checked_add(jiff::SignedDuration::from_mins(24 * 60 - 1)).expect("in range");
+        format!("{VISITS_PATH}?store_code={day_code}&datetime_gte={start}&datetime_lte={end}")
+    };
+    let uncached = target.throughput(&target.cached_base, shifted, args.connections, seconds).await?;
+    static_body.get_or_init(|| target_page.clone());
+    let static_ceiling =
+        target.throughput(&target.static_base, |_| "/page".to_owned(), args.connections, seconds).await?;
+    let cache = CacheReport {
+        cached_over_ceiling: cached.requests_per_s / static_ceiling.requests_per_s,
+        cached,
+        uncached,
+        static_ceiling,
+    };
 
     progress(format_args!("measuring the all-stores walk (page_size={PAGE_SIZE}) ..."));
     let walk_query = format!(
@@ -266,6 +325,10 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
     }
     let _ = stop.send(());
     server_task.await??;
+    let _ = stop_cached.send(());
+    cached_task.await??;
+    let _ = stop_static.send(());
+    static_task.await??;
 
     let report = Report {
         machine: Machine::describe(&url, load_at_start),
@@ -286,6 +349,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         visits,
         occupancy,
         throughput,
+        cache,
         walk,
     };
     if args.json {
@@ -474,6 +538,10 @@ enum Via {
 
 struct Target {
     base: String,
+    /// The same database served with the response cache on (the default).
+    cached_base: String,
+    /// The same server stack answering one pre-rendered page: the ceiling of any answer of that size.
+    static_base: String,
     host: String,
     authorization: String,
     client: reqwest::Client,
@@ -483,16 +551,18 @@ struct Target {
 impl Target {
     /// One request over HTTP: its status must be 200; returns the body.
     async fn get(&self, path: &str) -> anyhow::Result<axum::body::Bytes> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(header::AUTHORIZATION, &self.authorization)
-            .send()
-            .await?;
+        Ok(self.get_from(&self.base, path).await?.0)
+    }
+
+    /// One request to the server at `base`: the body, and whether it came from the response cache.
+    async fn get_from(&self, base: &str, path: &str) -> anyhow::Result<(axum::body::Bytes, bool)> {
+        let response =
+            self.client.get(format!("{base}{path}")).header(header::AUTHORIZATION, &self.authorization).send().await?;
         let status = response.status();
+        let hit = response.headers().get("cache-status").is_some_and(|value| value.as_bytes().ends_with(b"hit"));
         let body = response.bytes().await?;
         ensure!(status == 200, "GET {path}: {status}: {}", String::from_utf8_lossy(&body));
-        Ok(body)
+        Ok((body, hit))
     }
 
     /// One request through the router, without the network.
@@ -571,41 +641,47 @@ impl Target {
         Ok(samples.into_iter().zip(expected).map(|(samples, bytes)| Latency::of(samples, bytes)).collect())
     }
 
-    /// Requests/s with `connections` clients, each sending the next request when the last is answered.
+    /// Requests/s with `connections` clients of the server at `base`, each sending the next request
+    /// when the last is answered; request `n` (counted over all clients) asks for `path(n)`.
     async fn throughput(
         self: &Arc<Self>,
-        path: &str,
+        base: &str,
+        path: impl Fn(u64) -> String + Send + Sync + 'static,
         connections: usize,
         duration: Duration,
     ) -> anyhow::Result<ThroughputReport> {
+        let path = Arc::new(path);
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let run = |duration: Duration| {
             let deadline = Instant::now() + duration;
             let clients = (0..connections).map(|_| {
-                let target = self.clone();
-                let path = path.to_owned();
+                let (target, base, path, next) = (self.clone(), base.to_owned(), path.clone(), next.clone());
                 tokio::spawn(async move {
-                    let mut samples = Vec::new();
+                    let (mut samples, mut hits) = (Vec::new(), 0);
                     while Instant::now() < deadline {
+                        let path = path(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
                         let started = Instant::now();
-                        target.get(&path).await?;
+                        hits += usize::from(target.get_from(&base, &path).await?.1);
                         samples.push(started.elapsed());
                     }
-                    anyhow::Ok(samples)
+                    anyhow::Ok((samples, hits))
                 })
             });
             futures_util::future::try_join_all(clients)
         };
         run(Duration::from_millis(500)).await?.into_iter().collect::<anyhow::Result<Vec<_>>>()?; // opens the connections
         let started = Instant::now();
-        let samples: Vec<Duration> =
-            run(duration).await?.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten().collect();
+        let (samples, hits): (Vec<Vec<Duration>>, Vec<usize>) =
+            run(duration).await?.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().unzip();
         let seconds = started.elapsed().as_secs_f64();
+        let samples: Vec<Duration> = samples.into_iter().flatten().collect();
         let requests = samples.len();
         Ok(ThroughputReport {
             connections,
             seconds,
             requests,
             requests_per_s: requests as f64 / seconds,
+            cache_hit_ratio: hits.iter().sum::<usize>() as f64 / requests.max(1) as f64,
             latency: Latency::of(samples, 0),
         })
     }
@@ -625,6 +701,7 @@ struct Report {
     visits: QueryReport,
     occupancy: QueryReport,
     throughput: ThroughputReport,
+    cache: CacheReport,
     walk: WalkReport,
 }
 
@@ -739,7 +816,22 @@ struct ThroughputReport {
     seconds: f64,
     requests: usize,
     requests_per_s: f64,
+    /// Answers marked `Cache-Status: footfall; hit`.
+    cache_hit_ratio: f64,
     latency: Latency,
+}
+
+/// The one-store-day visits page at 16 connections, three ways, beside the server stack's ceiling.
+#[derive(Serialize)]
+struct CacheReport {
+    /// The same page again and again, response cache on.
+    cached: ThroughputReport,
+    /// Every request another window (a different page), response cache on.
+    uncached: ThroughputReport,
+    /// A pre-rendered body of the page's size from the same server stack, without auth or a query.
+    static_ceiling: ThroughputReport,
+    /// cached / static_ceiling.
+    cached_over_ceiling: f64,
 }
 
 #[derive(Serialize)]
@@ -840,6 +932,17 @@ fn print_table(report: &Report) {
         &format!(">= 2000 req/s {}", verdict(t.requests_per_s >= 2000.0)),
     );
     row("  latency under load p50 / p99", format!("{:.2}/{:.2}", t.latency.p50_ms, t.latency.p99_ms), "");
+    let c = &r.cache;
+    for (name, t) in [
+        ("  response cache on, same page", &c.cached),
+        ("  response cache on, a new window each request", &c.uncached),
+        ("  ceiling: static body of the page's size", &c.static_ceiling),
+    ] {
+        let hits =
+            if name.contains("ceiling") { String::new() } else { format!("{:.0} % hits", t.cache_hit_ratio * 100.0) };
+        row(name, format!("{:.0} req/s", t.requests_per_s), &hits);
+    }
+    row("  cached / ceiling", format!("{:.0} %", c.cached_over_ceiling * 100.0), "");
     let w = &r.walk;
     for page in &w.pages_measured {
         row(
