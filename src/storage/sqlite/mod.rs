@@ -134,6 +134,11 @@ struct Inner {
     /// Sensor pushes waiting for the writer: the next trip to it writes all of them in one
     /// transaction (group commit), so a commit's fsync is shared by every push that queued meanwhile.
     queued_pushes: Mutex<Vec<sensors::QueuedPush>>,
+    /// A connection that only asks SQLite whether anything was committed since it last asked
+    /// (`PRAGMA data_version`): reads of request contexts are shared while nothing was.
+    watch: Mutex<Connection>,
+    /// Request contexts as of one `data_version`.
+    contexts: Mutex<reads::ContextSnapshot>,
 }
 
 #[derive(Clone, Copy)]
@@ -199,6 +204,7 @@ impl SqliteStorage {
                 migrate(&mut writer)?;
             }
             let catalog = Arc::new(load_catalog(&writer)?);
+            let watch = open_connection(&url, false)?;
             Ok(Inner {
                 url,
                 writer: Mutex::new(writer),
@@ -208,6 +214,8 @@ impl SqliteStorage {
                 // One writing, one waiting on the writer lock: the rest wait here, without a thread.
                 write_slots: tokio::sync::Semaphore::new(2),
                 queued_pushes: Mutex::new(Vec::new()),
+                watch: Mutex::new(watch),
+                contexts: Mutex::new(reads::ContextSnapshot::default()),
             })
         })
         .await??;

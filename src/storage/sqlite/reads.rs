@@ -183,18 +183,32 @@ fn token_grant(connection: &Connection, token_hash: &str) -> Result<Option<(Toke
 
 #[async_trait]
 impl ReadStore for SqliteStorage {
+    /// Read from the database once per change: while `data_version` says nothing was committed since,
+    /// a request's context comes from the snapshot, without a trip to a reader connection.
     async fn request_context(&self, username: &str) -> Result<RequestContext> {
-        let username = username.to_owned();
-        self.run(Access::Read, move |inner| {
-            inner.reader(|connection| {
-                Ok(RequestContext {
-                    user: user_credentials(connection, &username)?,
-                    catalog: inner.catalog(connection)?,
-                    mark: publication_mark(connection)?,
+        let version = self.inner.data_version();
+        if let Some(version) = version
+            && let Some(context) = self.inner.contexts.lock().unwrap().get(version, username)
+        {
+            return Ok(context);
+        }
+        let name = username.to_owned();
+        let context = self
+            .run(Access::Read, move |inner| {
+                inner.reader(|connection| {
+                    Ok(RequestContext {
+                        user: user_credentials(connection, &name)?,
+                        catalog: inner.catalog(connection)?,
+                        mark: publication_mark(connection)?,
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        if let Some(version) = version {
+            // Read after `version` was: at least that new, so it may stand for it.
+            self.inner.contexts.lock().unwrap().put(version, username, &context);
+        }
+        Ok(context)
     }
     async fn token_context(&self, token_hash: &str) -> Result<TokenContext> {
         let token_hash = token_hash.to_owned();
@@ -225,5 +239,52 @@ impl ReadStore for SqliteStorage {
             })
         })
         .await
+    }
+}
+
+/// Request contexts as of one `data_version`: the catalog and publication mark, and the accounts of the
+/// names asked for. Any commit, by this process or another, changes the version and so empties it.
+#[derive(Default)]
+pub(super) struct ContextSnapshot {
+    version: Option<i64>,
+    catalog: Option<Arc<Catalog>>,
+    mark: PublicationMark,
+    users: HashMap<String, Option<UserCredentials>>,
+}
+
+/// Accounts kept per snapshot: a flood of made-up names cannot grow it further.
+const SNAPSHOT_USERS: usize = 4096;
+
+impl ContextSnapshot {
+    fn get(&self, version: i64, username: &str) -> Option<RequestContext> {
+        if self.version != Some(version) {
+            return None;
+        }
+        let user = self.users.get(username)?.clone();
+        Some(RequestContext { user, catalog: self.catalog.clone()?, mark: self.mark })
+    }
+
+    fn put(&mut self, version: i64, username: &str, context: &RequestContext) {
+        if self.version != Some(version) {
+            *self = ContextSnapshot {
+                version: Some(version),
+                catalog: Some(context.catalog.clone()),
+                mark: context.mark,
+                users: HashMap::new(),
+            };
+        }
+        if self.users.len() < SNAPSHOT_USERS {
+            self.users.insert(username.to_owned(), context.user.clone());
+        }
+    }
+}
+
+impl Inner {
+    /// SQLite's count of commits by other connections, as this process's watch connection sees it;
+    /// `None` if it cannot be read now (the caller then reads the database as usual).
+    pub(super) fn data_version(&self) -> Option<i64> {
+        // Reads a counter in the WAL index's shared memory: no page is read, nothing blocks for long.
+        let watch = self.watch.lock().ok()?;
+        watch.query_row("PRAGMA data_version", [], |row| row.get(0)).ok()
     }
 }
