@@ -3,7 +3,8 @@
 //! # Layout
 //! One room per concern; docs/architecture.md gives what each may import and follows a read, an
 //! ingest and a publication through them.
-//! - [`domain`]: the model: identifiers and typed keys, the catalog (stores, devices, users, scope),
+//! - [`domain`]: the model: identifiers and typed keys, the catalog (stores, devices and their tokens,
+//!   sensors, the publication policy; users, scope),
 //!   bins, minutes and time zones, occupancy periods and page arithmetic, pagination, the publication
 //!   policy, rollup verification, API tokens, retention cut-offs, the monitoring snapshot. No HTTP, no SQL.
 //! - [`storage`]: traits per capability in domain terms ([`storage::Storage`] is all of them) and the
@@ -16,7 +17,8 @@
 //! - [`publish`]: the publication policy's effects and the schedule.
 //! - [`retention`]: the schedule pruning old minute data (`footfall prune` does it once).
 //! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors
-//!   (authentication: Basic, API and device tokens; scope), errors, the endpoints, rendering, OpenAPI,
+//!   (authentication: Basic, API and device tokens; scope), errors, the endpoints, rendering, the
+//!   response cache (`api::page_cache`), OpenAPI,
 //!   the dashboard, and `GET /metrics` with the request-counting layer (`api::prometheus`).
 //! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
 //! - [`server`]: the accept loop (connection cap, TLS, deadlines, client address, drain).

@@ -20,10 +20,10 @@ pub struct Node<'a> {
 /// One step down from the root: into a field or an array item.
 struct Step<'a> {
     parent: Option<Rc<Step<'a>>>,
-    into: Into<'a>,
+    segment: Segment<'a>,
 }
 
-enum Into<'a> {
+enum Segment<'a> {
     Field(&'a str),
     Item(usize),
 }
@@ -38,18 +38,18 @@ fn path_text(step: &Option<Rc<Step>>) -> String {
     let mut steps = Vec::new();
     let mut next = step.as_deref();
     while let Some(step) = next {
-        steps.push(&step.into);
+        steps.push(&step.segment);
         next = step.parent.as_deref();
     }
     let mut text = String::new();
-    for into in steps.into_iter().rev() {
-        match into {
-            Into::Field(name) if text.is_empty() => text.push_str(name),
-            Into::Field(name) => {
+    for segment in steps.into_iter().rev() {
+        match segment {
+            Segment::Field(name) if text.is_empty() => text.push_str(name),
+            Segment::Field(name) => {
                 text.push('.');
                 text.push_str(name);
             }
-            Into::Item(index) => text.push_str(&format!("[{index}]")),
+            Segment::Item(index) => text.push_str(&format!("[{index}]")),
         }
     }
     text
@@ -61,12 +61,12 @@ impl<'a> Node<'a> {
         Node { value, path: None }
     }
 
-    fn down(&self, value: &'a Value, into: Into<'a>) -> Node<'a> {
-        Node { value, path: Some(Rc::new(Step { parent: self.path.clone(), into })) }
+    fn down(&self, value: &'a Value, segment: Segment<'a>) -> Node<'a> {
+        Node { value, path: Some(Rc::new(Step { parent: self.path.clone(), segment })) }
     }
 
     /// The path of this value.
-    pub fn path(&self) -> String {
+    fn path(&self) -> String {
         path_text(&self.path)
     }
 
@@ -95,13 +95,13 @@ impl<'a> Node<'a> {
     pub fn opt(&self, name: &str) -> Option<Node<'a>> {
         let object = self.value.as_object()?;
         let (name, value) = object.get_key_value(name)?;
-        (!value.is_null()).then(|| self.down(value, Into::Field(name)))
+        (!value.is_null()).then(|| self.down(value, Segment::Field(name)))
     }
 
     /// The items of an array.
     pub fn items(&self) -> Result<Vec<Node<'a>>, String> {
         let array = self.value.as_array().ok_or_else(|| self.error("must be an array"))?;
-        Ok(array.iter().enumerate().map(|(index, value)| self.down(value, Into::Item(index))).collect())
+        Ok(array.iter().enumerate().map(|(index, value)| self.down(value, Segment::Item(index))).collect())
     }
 
     /// A string.
