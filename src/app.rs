@@ -50,7 +50,12 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Bytes of rendered read pages kept; 0: none.
     pub response_cache_bytes: u64,
+    /// How often capacity crossings and device health are checked for webhook events.
+    pub alert_interval: Duration,
 }
+
+/// How often `serve` looks for alerts: a capacity crossing is an event within this of the bins arriving.
+pub const ALERT_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -80,6 +85,7 @@ impl ServerConfig {
             metrics_token: settings.metrics_token.clone(),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             response_cache_bytes: settings.response_cache_bytes,
+            alert_interval: ALERT_INTERVAL,
         }
     }
 
@@ -136,7 +142,11 @@ pub async fn serve_with_metrics(
     let pruner = config
         .retention_minute_days
         .map(|days| tokio::spawn(retention::run(storage.clone(), days, publisher_stopped.clone())));
-    let subscriber = config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped)));
+    let subscriber =
+        config.mqtt.clone().map(|url| tokio::spawn(mqtt::run(storage.clone(), url, publisher_stopped.clone())));
+    let deliverer = Some(tokio::spawn(crate::webhooks::run_deliveries(storage.clone(), publisher_stopped.clone())));
+    let alerts =
+        Some(tokio::spawn(crate::webhooks::run_alerts(storage.clone(), config.alert_interval, publisher_stopped)));
     tracing::info!(%local_addr, tls = state.scheme == "https", publish_interval_s = config.publish_interval.as_secs(), "serving");
     let shutdown = shutdown.shared();
     // Plain HTTP and no trusted proxies: the metrics listener is for a scraper on a private network.
@@ -166,7 +176,7 @@ pub async fn serve_with_metrics(
     }
     served?;
     let _ = stop_publisher.send(true);
-    for task in [publisher, pruner, subscriber].into_iter().flatten() {
+    for task in [publisher, pruner, subscriber, deliverer, alerts].into_iter().flatten() {
         let _ = task.await;
     }
     tracing::info!("stopped");

@@ -43,6 +43,8 @@ pub async fn create(storage: &dyn Storage, days: u32, now: Timestamp) -> anyhow:
             name: name.into(),
             timezone: zone.into(),
             reset: ResetTime::MIDNIGHT,
+            hours: None,
+            capacity: None,
         };
         storage.add_store(store).await?;
         for entrance in ["a", "b"] {

@@ -6,7 +6,8 @@
 //! - [`domain`]: the model: identifiers and typed keys, the catalog (stores, devices and their tokens,
 //!   sensors, the publication policy; users, scope),
 //!   bins, minutes and time zones, occupancy periods and page arithmetic, pagination, the publication
-//!   policy, rollup verification, API tokens, retention cut-offs, the monitoring snapshot. No HTTP, no SQL.
+//!   policy, rollup verification, buckets and the hour/day rollup pieces, opening hours, device health
+//!   flags, webhook signing, API tokens, retention cut-offs, the monitoring snapshot. No HTTP, no SQL.
 //! - [`storage`]: traits per capability in domain terms ([`storage::Storage`] is all of them) and the
 //!   engines `storage::sqlite` and `storage::postgres`, each a folder with one file per capability and
 //!   numbered `.sql` migrations.
@@ -16,9 +17,13 @@
 //!   reads the sensors' own formats (docs/sensors.md) and pushes them through `storage::SensorStore`.
 //! - [`publish`]: the publication policy's effects and the schedule.
 //! - [`retention`]: the schedule pruning old minute data (`footfall prune` does it once).
+//! - [`health`]: device health of stores (bins and schedules into `domain::health` flags).
+//! - [`webhooks`]: alert events (capacity, silence, imbalance, publications) queued in the database, and
+//!   the signed delivery of the queue (docs/alerts.md).
 //! - [`api`]: the axum router and its tower-http layers, the reader and writer extractors
 //!   (authentication: Basic, API and device tokens; scope), errors, the endpoints, rendering, the
-//!   response cache (`api::page_cache`), OpenAPI,
+//!   response cache (`api::page_cache`), the reports (`api::reports`: buckets, summary, live, CSV),
+//!   device health (`api::health`), OpenAPI,
 //!   the dashboard, and `GET /metrics` with the request-counting layer (`api::prometheus`).
 //! - [`config`]: the settings of `serve`, defaults once, layered with a TOML file, variables and flags.
 //! - [`server`]: the accept loop (connection cap, TLS, deadlines, client address, drain).
@@ -41,6 +46,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod forwarded;
+pub mod health;
 pub mod ingest;
 pub mod memory;
 pub mod publish;
@@ -48,3 +54,4 @@ pub mod retention;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

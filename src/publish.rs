@@ -92,7 +92,10 @@ async fn publish(
     let started = std::time::Instant::now();
     let published = storage.publish(now, slot).await;
     match &published {
-        Ok(Some(summary)) => series::publication(trigger, started.elapsed(), Some(summary.bins)),
+        Ok(Some(summary)) => {
+            series::publication(trigger, started.elapsed(), Some(summary.bins));
+            crate::webhooks::publication_completed(storage, summary).await;
+        }
         Ok(None) => {} // another server published the slot
         Err(_) => series::publication(trigger, started.elapsed(), None),
     }

@@ -104,7 +104,7 @@ async fn a_version_1_database_upgrades_without_losing_anything(backend: Backend)
     // Scheduled far out: the pending bin of the fixture must stay pending through the reads below.
     let config = ServerConfig { publish_interval: Duration::from_secs(365 * 86_400), ..Default::default() };
     let app = TestApp::spawn_on(backend, url.clone(), dir, config).await;
-    assert_eq!(schema_versions(backend, &url).await, [1, 2, 3, 4, 5, 6], "every migration step applied");
+    assert_eq!(schema_versions(backend, &url).await, [1, 2, 3, 4, 5, 6, 7, 8, 9], "every migration step applied");
     // Step 2 added the stored publication policy, at its default.
     assert_eq!(app.storage.publication_policy().await.unwrap(), PublicationPolicy::default());
     // Step 3 added API tokens: none yet, and an upgraded user can be given one.
@@ -139,6 +139,20 @@ async fn a_version_1_database_upgrades_without_losing_anything(backend: Backend)
             inside("ny", "2023-10-26T10:05:00-04:00", 1),
         ]
     );
+    // Step 7 filled the hour and day rollups from the published minutes.
+    let by_day = metrics_path("occupancy", "2023-10-26T00:00:00Z", "2023-10-26T23:59:00Z", "granularity=day");
+    let days = app.walk_rows(&by_day, Some(ANALYST)).await;
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!((days[0]["occupancy_metric"].as_i64(), days[0]["max_occupancy_metric"].as_i64()), (Some(8), Some(10)));
+    let hours =
+        metrics_path("visits", "2023-10-26T00:00:00Z", "2023-10-26T23:59:00Z", "granularity=hour&store_code=ny");
+    let hours = app.walk_rows(&hours, Some(ANALYST)).await;
+    assert_eq!(hours.len(), 1);
+    assert_eq!((hours[0]["in_metric"].as_i64(), hours[0]["out_metric"].as_i64()), (Some(5), Some(4)));
+    // Step 8 added opening hours and capacity: none set, hours learned.
+    let stores = app.get("/api/stores", Some(ANALYST)).await;
+    assert_eq!(stores.results()[0]["opening_hours"], serde_json::Value::Null);
+    assert_eq!(stores.results()[0]["capacity"], serde_json::Value::Null);
     // Users keep their passwords and scopes.
     let (athens_visits, _) = day(&app, ATHENS).await;
     assert_eq!(athens_visits, visits[..3]);

@@ -2,6 +2,9 @@
 
 export const VISITS = '/api/bi/acquisition-metrics/visits/';
 export const OCCUPANCY = '/api/bi/acquisition-metrics/occupancy/';
+export const SUMMARY = '/api/bi/acquisition-metrics/summary/';
+export const LIVE = '/api/bi/acquisition-metrics/occupancy/live/';
+export const DEVICE_HEALTH = '/api/devices/health';
 const PAGE_SIZE = 10000;
 
 // What went wrong, in words for the person at the screen; `kind` is 'auth', 'unreachable' or 'http'.
@@ -27,6 +30,38 @@ export class Client {
   }
 
   async getJson(url) {
+    const response = await this.request(url, 'application/json');
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // Not JSON: a proxy's error page, or a connection cut mid-body.
+    }
+    if (!response.ok || body === null) throw failed(response, body);
+    return body;
+  }
+
+  // The API's CSV answer to a query (`format=csv`: every row, no paging), as text.
+  async getCsv(path, params) {
+    const url = `${path}?${new URLSearchParams({ ...params, format: 'csv' })}`;
+    const response = await this.request(url, 'text/csv');
+    if (!response.ok) {
+      let body = null;
+      try {
+        body = await response.json();
+      } catch {
+        // Not JSON.
+      }
+      throw failed(response, body);
+    }
+    try {
+      return await response.text();
+    } catch {
+      throw unreachable();
+    }
+  }
+
+  async request(url, accept) {
     let response;
     try {
       // `credentials: 'omit'`: the browser neither adds credentials of its own nor, on a 401 with
@@ -34,29 +69,15 @@ export class Client {
       // `cache: 'no-cache'`: always revalidate (the API sends ETags), never show a page from before the
       // latest publication.
       response = await fetch(url, {
-        headers: { Authorization: this.authorization, Accept: 'application/json' },
+        headers: { Authorization: this.authorization, Accept: accept },
         credentials: 'omit',
         cache: 'no-cache',
       });
     } catch {
-      throw new ApiError(
-        'unreachable',
-        'The server cannot be reached. Check that footfall is running, then try again.',
-      );
+      throw unreachable();
     }
     if (response.status === 401) throw new ApiError('auth', 'Wrong username or password.', 401);
-    let body = null;
-    try {
-      body = await response.json();
-    } catch {
-      // Not JSON: a proxy's error page, or a connection cut mid-body.
-    }
-    if (!response.ok || body === null) {
-      const detail = body?.detail ? `: ${body.detail}` : '';
-      const kind = response.status >= 502 && response.status <= 504 ? 'unreachable' : 'http';
-      throw new ApiError(kind, `The server answered HTTP ${response.status}${detail}`, response.status);
-    }
-    return body;
+    return response;
   }
 
   // Every row of a query, following `next` links.
@@ -79,14 +100,38 @@ export class Client {
     return this.all(OCCUPANCY, params);
   }
 
-  // The user's stores, from `GET /api/stores`: [{ code, name, offset }], `offset` being the store's
+  // One row per visible store (or the one of `store_code`) over the bounds, with `compare` figures
+  // when asked (`previous_period` or `previous_year`).
+  summary(params) {
+    return this.all(SUMMARY, params);
+  }
+
+  summaryCsv(params) {
+    return this.getCsv(SUMMARY, params);
+  }
+
+  // Occupancy now, one row per visible store (or the one of `store_code`).
+  live(params) {
+    return this.all(LIVE, params);
+  }
+
+  // Per store (or the one of `store_code`), its devices' silence, completeness and balance over the last
+  // `days` local days.
+  deviceHealth(params) {
+    return this.all(DEVICE_HEALTH, params);
+  }
+
+  // The user's stores, from `GET /api/stores`: [{ code, name, offset, hours, capacity }], `offset` being the store's
   // UTC offset now in minutes (rows carry their own offsets, which the view prefers once loaded).
   async stores() {
     const list = await this.getJson('/api/stores');
     return list.results.map((store) => ({
       code: store.store_code,
       name: store.name,
+      timezone: store.timezone,
       offset: parseOffset(store.utc_offset),
+      hours: store.opening_hours ?? null,
+      capacity: store.capacity ?? null,
       seen: 0,
     }));
   }
@@ -95,6 +140,16 @@ export class Client {
   async signIn() {
     await this.getJson('/api/stores');
   }
+}
+
+function unreachable() {
+  return new ApiError('unreachable', 'The server cannot be reached. Check that footfall is running, then try again.');
+}
+
+function failed(response, body) {
+  const detail = body?.detail ? `: ${body.detail}` : '';
+  const kind = response.status >= 502 && response.status <= 504 ? 'unreachable' : 'http';
+  return new ApiError(kind, `The server answered HTTP ${response.status}${detail}`, response.status);
 }
 
 // "+05:30" to minutes.

@@ -36,6 +36,31 @@ export function dayLabel(from, position) {
   });
 }
 
+// "Tue 14 Sep": the date of a position, with its month.
+export function dateLabel(from, position) {
+  const date = addDays(from, Math.floor(position / 1440));
+  return new Date(`${date}T00:00:00Z`).toLocaleDateString('en-GB', {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    timeZone: 'UTC',
+  });
+}
+
+// "14 Sep": an axis label for long ranges.
+function shortDate(from, position) {
+  const date = addDays(from, Math.floor(position / 1440));
+  return new Date(`${date}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+}
+
+// A bucket's name in a tooltip: "13:15–13:30", "Tue 14 Sep", "Week of Mon 13 Sep".
+function bucketLabel(from, at, size, multiDay) {
+  if (size === 1) return timeLabel(from, at, multiDay);
+  if (size === 1440) return dateLabel(from, at);
+  if (size === 10080) return `Week of ${dateLabel(from, at)}`;
+  return `${timeLabel(from, at, multiDay)}–${hhmm(at + size)}`;
+}
+
 // "13:15", or "Tue 14 13:15" when the chart spans several days.
 export function timeLabel(from, position, multiDay) {
   return multiDay ? `${dayLabel(from, position)} ${hhmm(position)}` : hhmm(position);
@@ -57,13 +82,15 @@ function frame(container, { domain, height, label, from }) {
   const x = (position) => plot.left + ((position - x0) / (x1 - x0)) * (plot.right - plot.left);
   const multiDay = x1 - x0 > 1440 || Math.floor(x0 / 1440) !== Math.floor((x1 - 1) / 1440);
   const axis = svgElement('g', { class: 'axis x' }, svg);
-  const steps = [60, 120, 180, 360, 720, 1440, 2880, 10080];
-  const step = steps.find((s) => ((x1 - x0) / s) * (multiDay && s < 1440 ? 78 : 52) <= plot.right - plot.left) ?? 10080;
+  const steps = [60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 40320, 80640];
+  const step = steps.find((s) => ((x1 - x0) / s) * (multiDay && s < 1440 ? 78 : 52) <= plot.right - plot.left) ?? 80640;
   for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
     const px = x(t);
     svgElement('line', { x1: px, x2: px, y1: plot.top, y2: plot.bottom, class: 'grid' }, axis);
     const text = svgElement('text', { x: px, y: plot.bottom + 17, 'text-anchor': 'middle' }, axis);
-    text.textContent = t % 1440 === 0 && multiDay ? dayLabel(from, t) : timeLabel(from, t, multiDay && step >= 1440);
+    if (step >= 10080) text.textContent = shortDate(from, t);
+    else
+      text.textContent = t % 1440 === 0 && multiDay ? dayLabel(from, t) : timeLabel(from, t, multiDay && step >= 1440);
   }
   return { svg, plot, x, multiDay };
 }
@@ -150,16 +177,15 @@ export function drawFlow(container, { primary, compare, size, domain, from, heig
     svgElement('path', { ...attributes, d: outline((b) => b.exits, down), 'data-series': 'exits' }, svg);
   }
 
+  // Bucket starts are multiples of the size from the first bucket's (weeks start on a Monday).
+  const origin = primary.length ? ((primary[0].at % size) + size) % size : 0;
   const find = (series, position) => {
-    const at = Math.floor(position / size) * size;
+    const at = Math.floor((position - origin) / size) * size + origin;
     return series?.find((b) => b.at === at) ?? { at, entries: 0, exits: 0 };
   };
   hover(container, svg, plot, x, domain, (position) => {
     const bucket = find(primary, position);
-    const range =
-      size === 1
-        ? timeLabel(from, bucket.at, multiDay)
-        : `${timeLabel(from, bucket.at, multiDay)}–${hhmm(bucket.at + size)}`;
+    const range = bucketLabel(from, bucket.at, size, multiDay);
     const lines = [range, `${labels.primary}: ${bucket.entries} in, ${bucket.exits} out`];
     if (compare) {
       const other = find(compare, position);
@@ -243,4 +269,134 @@ export function drawOccupancy(container, { primary, compare, peak, domain, from,
     }
     return lines;
   });
+}
+
+// Occupancy of long ranges: each bucket's (day's) peak as a column, the comparison as outlines, the
+// highest marked. `primary`/`compare`: [{ at, value }]; `size`: bucket minutes.
+export function drawPeaks(container, { primary, compare, size, domain, from, height, labels }) {
+  const max = Math.max(1, ...[...primary, ...(compare ?? [])].map((p) => p.value));
+  const step = niceStep(max, 4);
+  const top = Math.ceil(max / step) * step;
+  const label = `Peak occupancy per day: ${primary.length} days`;
+  const { svg, plot, x } = frame(container, { domain, height, label, from });
+  const y = (value) => plot.bottom - (value / top) * (plot.bottom - plot.top);
+  const ticks = [];
+  for (let v = 0; v <= top; v += step) ticks.push({ y: y(v), label: v, zero: v === 0 });
+  yAxis(svg, plot, ticks);
+  const width = x(domain[0] + size) - x(domain[0]);
+  const barWidth = width > 4 ? width - 1 : Math.max(width, 0.75);
+  const bars = svgElement('g', { class: 'peaks', 'data-points': primary.length }, svg);
+  let highest = null;
+  for (const point of primary) {
+    svgElement(
+      'rect',
+      {
+        class: 'peak-bar',
+        x: x(point.at),
+        y: y(point.value),
+        width: barWidth,
+        height: y(0) - y(point.value),
+        'data-at': point.at,
+        'data-value': point.value,
+      },
+      bars,
+    );
+    if (highest === null || point.value > highest.value) highest = point;
+  }
+  if (highest)
+    svgElement('circle', { class: 'peak', cx: x(highest.at) + barWidth / 2, cy: y(highest.value), r: 4 }, svg);
+  if (compare) {
+    const d = compare.map((p) => `M${x(p.at)},${y(0)}V${y(p.value)}H${x(p.at + size)}V${y(0)}`).join('');
+    svgElement('path', { class: 'compare', d, 'data-points': compare.length, fill: 'none' }, svg);
+  }
+  const find = (series, position) => series?.find((p) => p.at <= position && position < p.at + size) ?? null;
+  hover(container, svg, plot, x, domain, (position) => {
+    const at = Math.floor(position / size) * size;
+    const point = find(primary, position);
+    const lines = [dateLabel(from, at), `${labels.primary}: peak ${point ? point.value : '–'}`];
+    if (compare) {
+      const other = find(compare, position);
+      lines.push(`${labels.compare}: peak ${other ? other.value : '–'}`);
+    }
+    return lines;
+  });
+}
+
+// Average entries per weekday (rows, Monday first) and hour (columns), as shaded cells with the value on
+// hover. `map`: data.heatmap()'s { cells, max }; `describe(cell)` gives a cell's tooltip lines.
+export function drawHeatmap(container, { map, weekdays, describe }) {
+  container.replaceChildren();
+  const width = Math.max(300, Math.floor(container.clientWidth));
+  const left = 36;
+  const top = 4;
+  const bottom = 20;
+  const cellWidth = (width - left - 2) / 24;
+  const cellHeight = Math.max(16, Math.min(30, cellWidth * 0.9));
+  const height = top + 7 * cellHeight + bottom;
+  const svg = svgElement('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: 'img',
+    'aria-label': `Average entries by weekday and hour, highest ${map.max.toFixed(1)}`,
+  });
+  container.append(svg);
+  const axis = svgElement('g', { class: 'axis' }, svg);
+  weekdays.forEach((name, day) => {
+    const text = svgElement('text', { x: left - 6, y: top + (day + 0.5) * cellHeight + 4, 'text-anchor': 'end' }, axis);
+    text.textContent = name;
+  });
+  const every = cellWidth < 22 ? 3 : 1;
+  for (let hour = 0; hour < 24; hour += every) {
+    const text = svgElement(
+      'text',
+      { x: left + (hour + 0.5) * cellWidth, y: top + 7 * cellHeight + 14, 'text-anchor': 'middle' },
+      axis,
+    );
+    text.textContent = String(hour).padStart(2, '0');
+  }
+  const cells = svgElement('g', { class: 'cells', 'data-points': map.cells.length }, svg);
+  for (const cell of map.cells) {
+    const level = cell.average === null || map.max === 0 ? 0 : cell.average / map.max;
+    svgElement(
+      'rect',
+      {
+        class: cell.average === null ? 'cell none' : cell.average === 0 ? 'cell zero' : 'cell',
+        x: left + cell.hour * cellWidth + 1,
+        y: top + cell.weekday * cellHeight + 1,
+        width: Math.max(cellWidth - 2, 1),
+        height: cellHeight - 2,
+        rx: 2,
+        'fill-opacity': cell.average ? (0.08 + 0.92 * level).toFixed(3) : 1,
+        'data-weekday': cell.weekday,
+        'data-hour': cell.hour,
+        'data-value': cell.average ?? '',
+      },
+      cells,
+    );
+  }
+  const tip = document.createElement('div');
+  tip.className = 'tooltip';
+  tip.hidden = true;
+  container.append(tip);
+  const hide = () => {
+    tip.hidden = true;
+  };
+  const show = (event) => {
+    const target = event.target;
+    if (!(target instanceof SVGElement) || !target.classList.contains('cell')) return hide();
+    const cell = map.cells[Number(target.dataset.weekday) * 24 + Number(target.dataset.hour)];
+    tip.replaceChildren(
+      ...describe(cell).map((line) => Object.assign(document.createElement('div'), { textContent: line })),
+    );
+    tip.hidden = false;
+    const box = svg.getBoundingClientRect();
+    const cellBox = target.getBoundingClientRect();
+    const leftPx = Math.min(Math.max(cellBox.right - box.left + 6, 0), box.width - tip.offsetWidth - 4);
+    tip.style.left = `${Math.max(0, leftPx)}px`;
+    tip.style.top = `${Math.max(0, cellBox.bottom - box.top + 4)}px`;
+  };
+  svg.addEventListener('pointermove', show);
+  svg.addEventListener('pointerdown', show);
+  svg.addEventListener('pointerleave', hide);
 }

@@ -1,8 +1,8 @@
 //! The web dashboard at `/`: plain HTML, CSS and ES modules from `assets/dashboard/`, embedded in the
 //! binary with `include_bytes!`, so nothing is built before `cargo run` and nothing is fetched at run time.
 //!
-//! The dashboard is one more client of the public read API: it signs in with Basic auth and reads only the
-//! visits and occupancy endpoints. This module only serves its files.
+//! The dashboard is one more client of the public read API: it signs in with Basic auth and reads the
+//! stores, visits, occupancy, summary and live occupancy endpoints. This module only serves its files.
 //!
 //! Caching: `/` is served with `no-cache` and an ETag, so a new binary's page is picked up at once. The page
 //! loads its modules from `/dashboard/<version>/`, where the version is a hash of every asset, so those URLs
@@ -43,6 +43,8 @@ const ASSETS: &[Asset] = &[
     asset!("api.js", JAVASCRIPT),
     asset!("data.js", JAVASCRIPT),
     asset!("charts.js", JAVASCRIPT),
+    asset!("overview.js", JAVASCRIPT),
+    asset!("devices.js", JAVASCRIPT),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];

@@ -50,6 +50,14 @@ error_codes! {
     InvalidRange = "invalid_range",
     /// 400: `page_size` is not a positive integer.
     InvalidPageSize = "invalid_page_size",
+    /// 400: `granularity` is not one of minute, 15m, hour, day, week, month.
+    InvalidGranularity = "invalid_granularity",
+    /// 400: `compare` is not previous_period or previous_year.
+    InvalidCompare = "invalid_compare",
+    /// 400: `format` is not json or csv.
+    InvalidFormat = "invalid_format",
+    /// 400: a numeric parameter is out of its range; the detail names it.
+    InvalidParameter = "invalid_parameter",
     /// 400: a required parameter is missing.
     Required = "required",
     /// 401: no usable credentials were sent.

@@ -4,12 +4,14 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod page_cache;
 pub mod prometheus;
 pub mod render;
+pub mod reports;
 pub mod status;
 pub mod stores;
 pub mod throttle;
@@ -69,6 +71,12 @@ pub struct AppState {
 pub const VISITS_PATH: &str = "/api/bi/acquisition-metrics/visits/";
 /// The occupancy endpoint.
 pub const OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/";
+/// The device health endpoint.
+pub const DEVICE_HEALTH_PATH: &str = "/api/devices/health";
+/// The summary endpoint.
+pub const SUMMARY_PATH: &str = "/api/bi/acquisition-metrics/summary/";
+/// The live occupancy endpoint.
+pub const LIVE_OCCUPANCY_PATH: &str = "/api/bi/acquisition-metrics/occupancy/live/";
 
 /// The whole HTTP application: the routes, the OpenAPI document, the dashboard and the layers.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -81,6 +89,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(VISITS_PATH.trim_end_matches('/'), get(metrics::visits).fallback(method_not_allowed))
         .route(OCCUPANCY_PATH, get(metrics::occupancy).fallback(method_not_allowed))
         .route(OCCUPANCY_PATH.trim_end_matches('/'), get(metrics::occupancy).fallback(method_not_allowed))
+        .route(SUMMARY_PATH, get(reports::summary).fallback(method_not_allowed))
+        .route(SUMMARY_PATH.trim_end_matches('/'), get(reports::summary).fallback(method_not_allowed))
+        .route(LIVE_OCCUPANCY_PATH, get(reports::live).fallback(method_not_allowed))
+        .route(LIVE_OCCUPANCY_PATH.trim_end_matches('/'), get(reports::live).fallback(method_not_allowed))
         .route("/api/ingest/bins", post(ingest::post_bins).fallback(method_not_allowed))
         .route(
             "/api/occupancy/corrections",
@@ -88,6 +100,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/status", get(status::status).fallback(method_not_allowed))
         .route("/api/stores", get(stores::list).fallback(method_not_allowed))
+        .route(DEVICE_HEALTH_PATH, get(health::device_health).fallback(method_not_allowed))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         // Not in the OpenAPI document, and every refusal is the 404 of an unknown path (even a 405).
         .route(

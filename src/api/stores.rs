@@ -27,6 +27,12 @@ pub struct StoreView {
     /// The store's UTC offset now.
     #[schema(example = "+02:00")]
     pub utc_offset: String,
+    /// Its opening hours (OpenStreetMap `opening_hours` subset); null: learned from its counts.
+    #[schema(example = "Mo-Fr 09:00-21:00; Sa 10:00-20:00; Su off")]
+    pub opening_hours: Option<String>,
+    /// The most people it may hold; null: none set.
+    #[schema(example = 250, minimum = 0)]
+    pub capacity: Option<u32>,
 }
 
 /// The stores the user sees.
@@ -51,6 +57,8 @@ pub async fn list(reader: Reader) -> Result<Json<StoreList>, ApiError> {
                 timezone: store.timezone.iana_name().unwrap_or("UTC").to_owned(),
                 occupancy_reset: store.reset.to_string(),
                 utc_offset: String::from_utf8_lossy(&rendered[19..]).into_owned(),
+                opening_hours: store.hours.as_ref().map(ToString::to_string),
+                capacity: store.capacity,
             }
         })
         .collect();

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::auth::{hash_password, hash_token, new_device_token};
 use crate::config::{self, Settings};
+use crate::domain::catalog::Store;
 use crate::domain::catalog::{NewScope, NewStore, NewUser, StoreChange};
+use crate::domain::health::{DayHealth, HealthSettings};
+use crate::domain::opening_hours::OpeningHours;
 use crate::domain::sensors::{SensorConfig, Vendor};
 use crate::domain::{DeviceId, Minute, ResetTime, StoreCode, Username};
 use crate::ingest::{self, files::ingest_files};
@@ -21,6 +24,7 @@ mod list;
 mod packaging;
 mod prune;
 mod token;
+mod webhook;
 
 use list::{ListArgs, Listing, instant};
 
@@ -99,6 +103,9 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Delete old published minute data, whole store-days at a time.
     Prune(prune::PruneArgs),
+    /// Manage webhooks: endpoints receiving signed events (device silent, occupancy over capacity, ...).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  footfall completions bash > /etc/bash_completion.d/footfall\n  \
                             footfall completions zsh > ~/.zfunc/_footfall")]
@@ -142,6 +149,7 @@ impl Command {
             self,
             Command::Store(StoreCommand::List(_))
                 | Command::Device(DeviceCommand::List(_))
+                | Command::Device(DeviceCommand::Health { .. })
                 | Command::User(UserCommand::List(_))
                 | Command::Token(token::TokenCommand::List(_))
                 | Command::Occupancy(OccupancyCommand::Corrections { .. })
@@ -157,7 +165,8 @@ pub enum StoreCommand {
     /// Add a store.
     #[command(
         after_help = "Examples:\n  footfall store add 116500 --timezone Europe/Athens --name \"Athens Ermou\"\n  \
-                            footfall store add 220310 --timezone America/New_York --occupancy-reset 04:00"
+                            footfall store add 220310 --timezone America/New_York --occupancy-reset 04:00\n  \
+                            footfall store add 330720 --timezone Asia/Tokyo --hours \"Mo-Fr 09:00-21:00; Sa 10:00-20:00; Su off\" --capacity 250"
     )]
     Add {
         /// The store code, e.g. 116500.
@@ -171,14 +180,23 @@ pub enum StoreCommand {
         /// Local time of day (HH:MM) at which occupancy restarts from 0.
         #[arg(long, value_name = "HH:MM", default_value = "00:00")]
         occupancy_reset: String,
+        /// Opening hours, e.g. "Mo-Fr 09:00-21:00; Sa 10:00-20:00; Su off" (docs/alerts.md has the syntax)
+        /// [default: learned from the counts]
+        #[arg(long, value_name = "HOURS")]
+        hours: Option<String>,
+        /// The most people the store may hold.
+        #[arg(long, value_name = "N")]
+        capacity: Option<u32>,
     },
-    /// List stores: code, name, time zone and occupancy reset, by code.
+    /// List stores: code, name, time zone, occupancy reset, opening hours and capacity, by code.
     #[command(after_help = "Examples:\n  footfall store list\n  footfall store list --format json")]
     List(ListArgs),
     /// Rename a store or change its time zone or occupancy reset; a new zone or reset recomputes the
     /// store's published occupancy at once.
     #[command(after_help = "Examples:\n  footfall store set 116500 --name \"Athens Ermou 12\"\n  \
-                            footfall store set 116500 --occupancy-reset 04:00")]
+                            footfall store set 116500 --occupancy-reset 04:00\n  \
+                            footfall store set 116500 --hours \"Mo-Sa 10:00-21:00; Su off\" --capacity 120\n  \
+                            footfall store set 116500 --hours learned --capacity none")]
     #[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
     Set {
         /// The store code.
@@ -192,6 +210,12 @@ pub enum StoreCommand {
         /// A new local time of day (HH:MM) at which occupancy restarts from 0.
         #[arg(long, value_name = "HH:MM", group = "change")]
         occupancy_reset: Option<String>,
+        /// New opening hours, or `learned` to learn them from the counts again.
+        #[arg(long, value_name = "HOURS", group = "change")]
+        hours: Option<String>,
+        /// A new capacity, or `none`.
+        #[arg(long, value_name = "N", group = "change")]
+        capacity: Option<String>,
     },
 }
 
@@ -235,6 +259,30 @@ pub enum DeviceCommand {
     /// so that an installer can register them with `device add --vendor --serial`.
     #[command(after_help = "Examples:\n  footfall device unknown\n  footfall device unknown --format json")]
     Unknown(ListArgs),
+    /// Device health, one line per active device: its last bin, whether it is silent (no bin for more
+    /// than --silence-minutes of its store's open time), today's completeness (open minutes with data)
+    /// and count balance (|in - out| / max(in, out), flagged above --imbalance-percent from 100 counts).
+    /// The store's hours are its --hours, or learned from its counts of the last four weeks.
+    #[command(
+        after_help = "Examples:\n  footfall device health\n  footfall device health --store 116500 --days 7 --format json"
+    )]
+    Health {
+        /// Only this store's devices.
+        #[arg(long, value_name = "CODE")]
+        store: Option<String>,
+        /// Local days reported, today included (JSON lists each).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=31))]
+        days: u32,
+        /// Open minutes without a bin after which a device is silent.
+        #[arg(long, default_value_t = 30)]
+        silence_minutes: i64,
+        /// Imbalance flagged above this percentage.
+        #[arg(long, default_value_t = 10)]
+        imbalance_percent: u32,
+        /// How to print it.
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Move a device to another store from a minute on: its bins from then on count for the new store,
     /// earlier ones stay with the old; both stores' published occupancy is recomputed. Its token stays.
     #[command(after_help = "Examples:\n  footfall device move cnt-1 --store 220310 --from 2023-10-26T00:00:00Z")]
@@ -388,38 +436,62 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         if only_reads { storage::open_existing(url).await } else { storage::open(url).await }
     };
     match cli.command {
-        Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset }) => {
+        Command::Store(StoreCommand::Add { code, timezone, name, occupancy_reset, hours, capacity }) => {
             let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
             parse_timezone(&timezone)?;
             let reset = parse_reset(&occupancy_reset)?;
             let name = name.unwrap_or_else(|| code.to_string());
-            open().await?.add_store(NewStore { code: code.clone(), name, timezone, reset }).await?;
+            let hours = hours.as_deref().map(parse_hours).transpose()?;
+            open().await?.add_store(NewStore { code: code.clone(), name, timezone, reset, hours, capacity }).await?;
             println!("added store {code}");
         }
         Command::Store(StoreCommand::List(list)) => {
             let catalog = open().await?.catalog().await?;
-            let mut listing = Listing::new(&["code", "name", "timezone", "reset"]);
+            let mut listing = Listing::new(&["code", "name", "timezone", "reset", "hours", "capacity"]);
             for store in catalog.stores() {
                 let zone = store.timezone.iana_name().unwrap_or("?");
+                let hours = store.hours.as_ref().map(ToString::to_string);
                 listing.push(
-                    vec![store.code.to_string(), store.name.clone(), zone.to_owned(), store.reset.to_string()],
+                    vec![
+                        store.code.to_string(),
+                        store.name.clone(),
+                        zone.to_owned(),
+                        store.reset.to_string(),
+                        hours.clone().unwrap_or_else(|| "learned".into()),
+                        store.capacity.map_or_else(|| "-".into(), |capacity| capacity.to_string()),
+                    ],
                     serde_json::json!({
                         "store_code": store.code.as_str(),
                         "name": store.name,
                         "timezone": zone,
                         "occupancy_reset": store.reset.to_string(),
+                        "opening_hours": hours,
+                        "capacity": store.capacity,
                     }),
                 );
             }
             listing.print(list.format);
         }
-        Command::Store(StoreCommand::Set { code, name, timezone, occupancy_reset }) => {
+        Command::Store(StoreCommand::Set { code, name, timezone, occupancy_reset, hours, capacity }) => {
             let code = StoreCode::parse(&code).map_err(anyhow::Error::msg)?;
             if let Some(timezone) = &timezone {
                 parse_timezone(timezone)?;
             }
             let reset = occupancy_reset.as_deref().map(parse_reset).transpose()?;
-            let change = StoreChange { name, timezone, reset };
+            let hours = match hours.as_deref() {
+                None => None,
+                Some("learned") => Some(None),
+                Some(text) => Some(Some(parse_hours(text)?)),
+            };
+            let capacity = match capacity.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some(text) => Some(Some(
+                    text.parse::<u32>()
+                        .map_err(|_| anyhow::anyhow!("--capacity: {text:?} is not a number of people (or `none`)"))?,
+                )),
+            };
+            let change = StoreChange { name, timezone, reset, hours, capacity };
             let republished = open().await?.change_store(code.clone(), change).await?;
             println!("changed store {code}; {} published store-days recomputed", republished.periods);
         }
@@ -532,6 +604,66 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         "pushes": sensor.pushes,
                     }),
                 );
+            }
+            listing.print(list.format);
+        }
+        Command::Device(DeviceCommand::Health { store, days, silence_minutes, imbalance_percent, list }) => {
+            let storage = open().await?;
+            let catalog = storage.catalog().await?;
+            let stores: Vec<&Store> = match store {
+                Some(code) => vec![catalog.store_by_code(&code).ok_or_else(|| anyhow::anyhow!("no store {code}"))?],
+                None => catalog.stores().iter().collect(),
+            };
+            let settings = HealthSettings {
+                silence_minutes,
+                imbalance: f64::from(imbalance_percent) / 100.0,
+                ..HealthSettings::default()
+            };
+            let now = jiff::Timestamp::now();
+            let report =
+                crate::health::stores_health(storage.as_ref(), &catalog, &stores, days, now, &settings).await?;
+            let mut listing =
+                Listing::new(&["store", "device", "last bin", "silent", "complete today", "balance today"]);
+            let percent =
+                |share: Option<f64>| share.map_or_else(|| "-".into(), |share| format!("{:.0} %", share * 100.0));
+            for store in &report {
+                for (device, health) in &store.devices {
+                    let today = health.days.last();
+                    let balance = today.and_then(|day| day.balance);
+                    let flagged = today.is_some_and(|day| day.imbalanced);
+                    listing.push(
+                        vec![
+                            store.store.code.to_string(),
+                            device.device_id.to_string(),
+                            health.last_bin.map_or_else(|| "never".into(), |minute| minute.to_string()),
+                            if health.silent {
+                                format!("SILENT ({} min)", health.open_minutes_without_data)
+                            } else {
+                                "no".into()
+                            },
+                            percent(today.and_then(DayHealth::completeness)),
+                            format!("{}{}", percent(balance), if flagged { " IMBALANCED" } else { "" }),
+                        ],
+                        serde_json::json!({
+                            "store_code": store.store.code.as_str(),
+                            "device_id": device.device_id.as_str(),
+                            "hours_learned": store.schedule.is_learned(),
+                            "last_bin": health.last_bin.map(|minute| minute.to_string()),
+                            "silent": health.silent,
+                            "open_minutes_without_data": health.open_minutes_without_data,
+                            "days": health.days.iter().map(|day| serde_json::json!({
+                                "date": day.date.to_string(),
+                                "open_minutes": day.open_minutes,
+                                "minutes_with_data": day.minutes_with_data,
+                                "completeness": day.completeness(),
+                                "in": day.entries,
+                                "out": day.exits,
+                                "balance": day.balance,
+                                "imbalanced": day.imbalanced,
+                            })).collect::<Vec<_>>(),
+                        }),
+                    );
+                }
             }
             listing.print(list.format);
         }
@@ -651,8 +783,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest { files, format } => ingest_files(open().await?.as_ref(), &files, format.into()).await?,
         Command::Token(command) => token::run(open().await?, command).await?,
         Command::Prune(args) => prune::run(open().await?, args).await?,
+        Command::Webhook(command) => webhook::run(open().await?, command).await?,
         Command::Publish => {
-            let summary = open().await?.publish(jiff::Timestamp::now(), None).await?.unwrap_or_default();
+            let storage = open().await?;
+            let summary = storage.publish(jiff::Timestamp::now(), None).await?.unwrap_or_default();
+            // Delivered by a running server.
+            crate::webhooks::publication_completed(storage.as_ref(), &summary).await;
             println!("published {} bins ({} store-days recomputed)", summary.bins, summary.periods);
         }
         Command::Serve(args) => {
@@ -677,6 +813,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 fn parse_timezone(timezone: &str) -> anyhow::Result<()> {
     jiff::tz::TimeZone::get(timezone).with_context(|| format!("--timezone: unknown time zone {timezone:?}"))?;
     Ok(())
+}
+
+/// Opening hours from `--hours`; the error names what is wrong.
+fn parse_hours(text: &str) -> anyhow::Result<OpeningHours> {
+    text.parse::<OpeningHours>().map_err(|error| anyhow::anyhow!("--hours: {error}"))
 }
 
 fn parse_reset(text: &str) -> anyhow::Result<ResetTime> {

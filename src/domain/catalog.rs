@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::domain::keys::{DeviceKey, StoreKey, UserKey};
+use crate::domain::opening_hours::OpeningHours;
 use crate::domain::publication::PublicationPolicy;
 use crate::domain::sensors::{SensorConfig, Vendor};
 use crate::domain::{DeviceId, Minute, PeriodCalendar, ResetTime, StoreCode, Username};
@@ -23,6 +24,10 @@ pub struct Store {
     pub timezone: TimeZone,
     /// The local time at which its occupancy starts again from zero.
     pub reset: ResetTime,
+    /// When it is open; `None`: learned from its counts (`domain::health`).
+    pub hours: Option<OpeningHours>,
+    /// The most people it may hold, for occupancy alerts.
+    pub capacity: Option<u32>,
 }
 
 impl Store {
@@ -188,6 +193,10 @@ pub struct NewStore {
     pub timezone: String,
     /// The local time at which its occupancy starts again from zero.
     pub reset: ResetTime,
+    /// When it is open; `None`: learned from its counts.
+    pub hours: Option<OpeningHours>,
+    /// The most people it may hold.
+    pub capacity: Option<u32>,
 }
 
 /// What `footfall store set` changes of a store; `None` keeps the current value.
@@ -199,6 +208,10 @@ pub struct StoreChange {
     pub timezone: Option<String>,
     /// A new occupancy reset.
     pub reset: Option<ResetTime>,
+    /// New opening hours; `Some(None)` returns to learned hours.
+    pub hours: Option<Option<OpeningHours>>,
+    /// A new capacity; `Some(None)` removes it.
+    pub capacity: Option<Option<u32>>,
 }
 
 impl StoreChange {

@@ -3,10 +3,13 @@
 //! pagination, what monitoring reads. Nothing here knows about HTTP or a database.
 
 pub mod bins;
+pub mod buckets;
 pub mod catalog;
+pub mod health;
 pub mod keys;
 pub mod monitoring;
 pub mod occupancy;
+pub mod opening_hours;
 pub mod pagination;
 pub mod periods;
 pub mod publication;
@@ -17,6 +20,7 @@ pub mod scope;
 pub mod sensors;
 pub mod time;
 pub mod tokens;
+pub mod webhooks;
 
 pub use time::{Minute, Period, PeriodCalendar, ResetTime};
 

@@ -23,6 +23,15 @@ pub struct RowsQuery {
     pub limit: u32,
 }
 
+/// A store's minute rows or rollup pieces over a range (see `domain::buckets::plan`).
+#[derive(Clone, Copy, Debug)]
+pub struct RollupRequest {
+    /// The store.
+    pub store: StoreKey,
+    /// What to read.
+    pub range: crate::domain::buckets::SourceRange,
+}
+
 /// Whose rows a query reads.
 #[derive(Clone, Debug)]
 pub enum RowSource {

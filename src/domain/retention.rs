@@ -131,6 +131,8 @@ mod tests {
             name: "s".into(),
             timezone: TimeZone::get(timezone).unwrap(),
             reset: reset.parse::<ResetTime>().unwrap(),
+            hours: None,
+            capacity: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::domain::buckets::{Level, MinuteCounts, Totals, pieces};
 use crate::domain::catalog::{Catalog, Store};
 use crate::domain::keys::StoreKey;
 use crate::domain::occupancy::running_occupancy;
@@ -31,6 +32,38 @@ pub struct StoredRollup {
     pub exits: i64,
     /// People inside at the end of the minute.
     pub occupancy: i64,
+}
+
+/// A stored hour or day piece: its store, level code, start and totals.
+pub type StoredPiece = (StoreKey, i64, Minute, Totals);
+
+/// Compares the stored hour and day pieces with those the stored minute rollup (in (store, minute)
+/// order) makes: one problem per store whose pieces differ.
+pub fn verify_pieces(catalog: &Catalog, minutes: &[StoredRollup], stored: &[StoredPiece]) -> Vec<String> {
+    let mut expected: BTreeMap<(StoreKey, i64, Minute), Totals> = BTreeMap::new();
+    for run in minutes.chunk_by(|a, b| a.store == b.store) {
+        let store = run[0].store;
+        let Some(calendar) = catalog.store(store).map(Store::calendar) else { continue };
+        let rows: Vec<MinuteCounts> = run.iter().map(|r| (r.minute, r.entries, r.exits, r.occupancy)).collect();
+        for level in Level::STORED {
+            for (start, totals) in pieces(&calendar, level, &rows) {
+                expected.insert((store, level.code(), start), totals);
+            }
+        }
+    }
+    let stored: BTreeMap<(StoreKey, i64, Minute), Totals> =
+        stored.iter().map(|&(store, level, start, totals)| ((store, level, start), totals)).collect();
+    let mut differing: BTreeMap<StoreKey, usize> = BTreeMap::new();
+    let keys: BTreeSet<&(StoreKey, i64, Minute)> = expected.keys().chain(stored.keys()).collect();
+    for key in keys {
+        if expected.get(key) != stored.get(key) {
+            *differing.entry(key.0).or_default() += 1;
+        }
+    }
+    differing
+        .into_iter()
+        .map(|(store, count)| format!("store {store}: {count} hour or day rollup rows differ from the minute rollup"))
+        .collect()
 }
 
 /// Compares stored rollup rows with the ones recomputed from the published bins. Both iterators are in

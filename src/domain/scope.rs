@@ -52,6 +52,8 @@ mod tests {
             name: code.to_owned(),
             timezone: jiff::tz::TimeZone::UTC,
             reset: "00:00".parse().unwrap(),
+            hours: None,
+            capacity: None,
         };
         let device = |key, id: &str, store| Device {
             key: DeviceKey(key),

@@ -18,23 +18,25 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::domain::bins::{Bin, Correction, sort_and_dedupe};
+use crate::domain::buckets::{Level, MinuteCounts, Totals, pieces};
 use crate::domain::catalog::{
     Catalog, Device, DeviceStatus, NewScope, NewStore, NewUser, Republished, Store, StoreChange, StoreScope,
     UserCredentials, UserSummary,
 };
 use crate::domain::keys::{ApiTokenKey, DeviceKey, StoreKey, UserKey};
 use crate::domain::monitoring::MonitoringSnapshot;
+use crate::domain::opening_hours::OpeningHours;
 use crate::domain::periods::{UnknownDeviceKey, locate_page, periods_holding, touched_periods};
 use crate::domain::publication::{PublicationMark, PublicationPolicy, PublicationState, PublishSummary};
-use crate::domain::reads::{MinuteRow, RequestContext, RowSource, RowsPage, RowsQuery, TokenContext};
+use crate::domain::reads::{MinuteRow, RequestContext, RollupRequest, RowSource, RowsPage, RowsQuery, TokenContext};
 use crate::domain::retention::{PruneBefore, PruneSummary};
-use crate::domain::rollups::{CheckReport, StoredRollup, verify_rollups};
+use crate::domain::rollups::{CheckReport, StoredRollup, verify_pieces, verify_rollups};
 use crate::domain::sensors::{
     Observations, Role, Sensor, SensorConfig, UnknownSensor, Vendor, clamp_count, minutes_touched_by_reading,
     package_step, register_counts,
 };
 use crate::domain::tokens::{ApiTokenInfo, NewApiToken, TokenGrant};
-use crate::domain::{DeviceId, Minute, Period, ResetTime, StoreCode, TokenName, Username};
+use crate::domain::{DeviceId, Minute, Period, PeriodCalendar, ResetTime, StoreCode, TokenName, Username};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +138,32 @@ pub(crate) const FORGET_SENSOR: [&str; 3] = [
     "DELETE FROM sensor_readings WHERE device_id = $1",
     "DELETE FROM sensors WHERE device_id = $1",
 ];
+
+/// Opening hours as stored: their canonical text, NULL for learned hours.
+fn stored_hours(text: Option<String>) -> Result<Option<OpeningHours>> {
+    text.map(|text| {
+        text.parse().map_err(|error| StorageError::Invalid(format!("stored opening hours {text:?}: {error}")))
+    })
+    .transpose()
+}
+
+/// A capacity as stored (NULL: none).
+fn stored_capacity(value: Option<i64>) -> Result<Option<u32>> {
+    value
+        .map(|value| u32::try_from(value).map_err(|_| StorageError::Invalid(format!("stored capacity {value}"))))
+        .transpose()
+}
+
+/// What a store change writes of the hours and the capacity: whether each changes, and its new stored
+/// value.
+fn profile_change(change: &StoreChange) -> (bool, Option<String>, bool, Option<i64>) {
+    (
+        change.hours.is_some(),
+        change.hours.clone().flatten().map(|hours| hours.to_string()),
+        change.capacity.is_some(),
+        change.capacity.flatten().map(i64::from),
+    )
+}
 
 /// An instant stored as Unix milliseconds.
 fn stored_instant(milliseconds: i64) -> Timestamp {
@@ -280,6 +308,46 @@ pub trait ReadStore: Send + Sync + 'static {
     async fn token_context(&self, token_hash: &str) -> Result<TokenContext>;
     /// A page of published rows and the count of all rows matching the query.
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
+    /// Each request's published minute rows or hour or day pieces (`domain::buckets`), by start.
+    async fn rollups(&self, requests: Vec<RollupRequest>) -> Result<Vec<Vec<(Minute, Totals)>>>;
+    /// Each store's occupancy now in `period` (its current one) from published and pending counts
+    /// together: the last minute with counts and the occupancy after it, `None` before any.
+    async fn live_occupancy(&self, periods: Vec<(StoreKey, Period)>) -> Result<Vec<Option<(Minute, i64)>>>;
+    /// Each device's bins `(minute, in, out)` from `first` to `last` (both included), published and pending
+    /// together (a pending bin replacing the published one), by minute: what it sent, zeros included.
+    async fn device_bins(
+        &self,
+        devices: Vec<DeviceKey>,
+        first: Minute,
+        last: Minute,
+    ) -> Result<Vec<Vec<(Minute, i64, i64)>>>;
+}
+
+/// A piece row of `store_rollups` in the column order both engines read it in (after `level`):
+/// start, entries, exits, row_count, last_minute, last_occupancy, peak_occupancy, peak_minute.
+fn stored_piece(columns: [i64; 8]) -> (Minute, Totals) {
+    let [start, entries, exits, rows, last_minute, last_occupancy, peak_occupancy, peak_minute] = columns;
+    let totals = Totals {
+        entries,
+        exits,
+        rows,
+        last_minute: stored_minute(last_minute),
+        last_occupancy,
+        peak_occupancy,
+        peak_minute: stored_minute(peak_minute),
+    };
+    (stored_minute(start), totals)
+}
+
+/// The piece columns [`stored_piece`] reads.
+const PIECE_COLUMNS: &str =
+    "start, entries, exits, row_count, last_minute, last_occupancy, peak_occupancy, peak_minute";
+
+/// The last of a store's minutes of `period` with counts (published and pending together, `(minute, in,
+/// out)` in order) and the occupancy after it, with the period's corrections (published or not).
+fn live_from_minutes(minutes: &[(Minute, i64, i64)], corrections: &[(Minute, i64)]) -> Option<(Minute, i64)> {
+    let occupancy = crate::domain::occupancy::running_occupancy(minutes, corrections);
+    minutes.last().map(|&(minute, _, _)| minute).zip(occupancy.last().copied())
 }
 
 /// Backups, consistency checks, retention and monitoring.
@@ -313,9 +381,134 @@ const MONITORING_QUERY: &str = "SELECT d.device_id, d.code, d.last_bin_minute, d
 
 /// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so
 /// `Arc<dyn Storage>` serves them all. Implemented by every type that has them.
-pub trait Storage: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore {}
+pub trait Storage:
+    CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore + WebhookStore
+{
+}
 
-impl<T: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore> Storage for T {}
+impl<T: CatalogStore + IngestStore + PublicationStore + ReadStore + Maintenance + SensorStore + WebhookStore> Storage
+    for T
+{
+}
+
+/// A webhook endpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    /// Where deliveries are posted.
+    pub url: String,
+    /// The event types it receives, by name.
+    pub events: Vec<String>,
+    /// When it was added.
+    pub created_at: Timestamp,
+}
+
+/// An event to queue for the endpoints subscribed to its type.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// What makes it unique: an event made twice (by two servers, or two passes) is queued once.
+    pub key: String,
+    /// Its type's name.
+    pub event_type: String,
+    /// The JSON body every endpoint receives.
+    pub body: String,
+    /// When it was made.
+    pub at: Timestamp,
+    /// Only this endpoint, whatever it subscribed to (`webhook test`).
+    pub only_url: Option<String>,
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    /// Its row.
+    pub id: i64,
+    /// Where to post.
+    pub url: String,
+    /// The endpoint's signing secret (`whsec_...`).
+    pub secret: String,
+    /// `webhook-id`: the same on every attempt.
+    pub message_id: String,
+    /// The body.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// How an attempt went.
+#[derive(Clone, Debug)]
+pub enum AttemptOutcome {
+    /// The receiver answered 2xx.
+    Delivered {
+        /// Its status.
+        status: u16,
+    },
+    /// Anything else: retried at `retry_at`, or given up without one.
+    Failed {
+        /// The status, if the receiver answered.
+        status: Option<u16>,
+        /// What went wrong, for `webhook deliveries`.
+        error: String,
+        /// When to try again.
+        retry_at: Option<Timestamp>,
+    },
+}
+
+/// A delivery as `webhook deliveries` shows it.
+#[derive(Clone, Debug)]
+pub struct DeliveryStatus {
+    /// `webhook-id`.
+    pub message_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// When the event was made.
+    pub created_at: Timestamp,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was delivered.
+    pub delivered_at: Option<Timestamp>,
+    /// When it is tried next; neither this nor `delivered_at`: given up.
+    pub next_attempt_at: Option<Timestamp>,
+    /// The last status answered.
+    pub last_status: Option<u16>,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// Webhook endpoints, the queue of their deliveries, and the alert states that make events.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Adds an endpoint; its URL must be new.
+    async fn add_webhook(&self, url: String, secret: String, events: Vec<String>, at: Timestamp) -> Result<()>;
+    /// Every endpoint, by URL.
+    async fn webhooks(&self) -> Result<Vec<Webhook>>;
+    /// An endpoint's signing secret, if there is one to that URL.
+    async fn webhook_secret(&self, url: String) -> Result<Option<String>>;
+    /// Removes an endpoint and its queued deliveries.
+    async fn remove_webhook(&self, url: String) -> Result<()>;
+    /// An endpoint's deliveries, newest first (at most `limit`).
+    async fn webhook_deliveries(&self, url: String, limit: u32) -> Result<Vec<DeliveryStatus>>;
+    /// Queues an event, one delivery per subscribed endpoint due at once, unless its key was queued
+    /// before; returns whether it was new.
+    async fn enqueue_event(&self, event: NewEvent) -> Result<bool>;
+    /// Claims up to `limit` due deliveries until `lease_until`: no other claim takes them meanwhile.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// Records an attempt of a claimed delivery.
+    async fn record_attempt(&self, id: i64, outcome: AttemptOutcome, at: Timestamp) -> Result<()>;
+    /// Sets the state of an alert subject (e.g. `occupancy:116500`); returns the previous state if it
+    /// changed (`Some(None)`: the subject is new), `None` if it was already `state`. One caller wins a
+    /// change made by several at once.
+    async fn change_alert_state(&self, subject: String, state: String) -> Result<Option<Option<String>>>;
+}
+
+/// The event types stored for an endpoint, from their comma-separated column.
+fn stored_events(text: &str) -> Vec<String> {
+    text.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect()
+}
 
 /// One sensor push, resolved: the device's keys and what the payload observed.
 #[derive(Clone, Debug)]

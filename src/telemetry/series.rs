@@ -30,6 +30,10 @@ pub const PUBLICATION_DURATION: &str = "footfall_publication_duration_seconds";
 pub const BINS_PUBLISHED: &str = "footfall_bins_published_total";
 /// Publications that failed, by trigger.
 pub const PUBLICATION_FAILURES: &str = "footfall_publication_failures_total";
+/// Webhook events queued, by type.
+pub const WEBHOOK_EVENTS: &str = "footfall_webhook_events_total";
+/// Webhook delivery attempts, by outcome (delivered, failed, given_up).
+pub const WEBHOOK_ATTEMPTS: &str = "footfall_webhook_attempts_total";
 /// Time spent waiting for a database connection, by engine (and, for SQLite, access).
 pub const DB_POOL_WAIT: &str = "footfall_db_pool_wait_seconds";
 
@@ -108,6 +112,11 @@ fn describe() {
     describe_histogram!(PUBLICATION_DURATION, metrics::Unit::Seconds, "Time a publication took, by trigger.");
     describe_counter!(BINS_PUBLISHED, "Distinct (device, minute) bins published, by trigger.");
     describe_counter!(PUBLICATION_FAILURES, "Publications that failed, by trigger.");
+    describe_counter!(WEBHOOK_EVENTS, "Webhook events queued by this process, by type (made once across servers).");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts made by this process, by outcome: delivered, failed (to be retried), given_up."
+    );
     describe_histogram!(
         DB_POOL_WAIT,
         metrics::Unit::Seconds,
@@ -175,6 +184,16 @@ pub fn http_request(method: &'static str, route: String, status: u16, latency: D
 /// A failed sign-in with this kind of credential (`password`, `api_token`, `device_token`, `metrics_token`).
 pub fn auth_failure(credential: &'static str) {
     counter!(AUTH_FAILURES, "credential" => credential).increment(1);
+}
+
+/// A webhook event of `event_type` queued.
+pub fn webhook_event(event_type: &'static str) {
+    counter!(WEBHOOK_EVENTS, "type" => event_type).increment(1);
+}
+
+/// A webhook delivery attempt: `delivered`, `failed` or `given_up`.
+pub fn webhook_attempt(outcome: &'static str) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
 }
 
 /// A request refused by the sign-in throttle.

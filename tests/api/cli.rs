@@ -73,14 +73,18 @@ async fn every_list_prints_aligned_text_or_json_with_snake_case_keys_and_no_secr
     app.ingest(&[("d", "2023-10-26T12:00:00Z", 3, 1)]);
     app.cli_ok(&["occupancy", "set", "2", "--at", "2023-10-26T12:30:00Z", "--value", "12"], None);
 
-    let lists: [&[&str]; 5] = [
+    let webhook_secret = app.cli_ok(&["webhook", "add", "http://127.0.0.1:9/hook", "--events", "all"], None);
+    let webhook_secret = webhook_secret.lines().last().unwrap().to_owned();
+    let lists: [&[&str]; 6] = [
         &["store", "list"],
         &["device", "list"],
         &["user", "list"],
         &["token", "list"],
         &["occupancy", "corrections", "2"],
+        &["webhook", "list"],
     ];
-    let secrets = [device_token.clone(), hash_token(&device_token), api_token.clone(), hash_token(&api_token)];
+    let secrets =
+        [device_token.clone(), hash_token(&device_token), api_token.clone(), hash_token(&api_token), webhook_secret];
     for args in lists {
         let text = app.cli_ok(args, None);
         assert_eq!(text, app.cli_ok(&[args, &["--format", "text"]].concat(), None), "{args:?}: text is the default");
@@ -103,7 +107,7 @@ async fn every_list_prints_aligned_text_or_json_with_snake_case_keys_and_no_secr
     let stores = json_list(&app, &["store", "list"]);
     assert_eq!(
         stores[0],
-        serde_json::json!({"store_code": "116500", "name": "Athens Ermou", "timezone": "Europe/Athens", "occupancy_reset": "00:00"})
+        serde_json::json!({"store_code": "116500", "name": "Athens Ermou", "timezone": "Europe/Athens", "occupancy_reset": "00:00", "opening_hours": null, "capacity": null})
     );
     assert_eq!(stores.len(), 2);
     let devices = json_list(&app, &["device", "list"]);
@@ -188,7 +192,7 @@ async fn store_set_renames_and_a_new_zone_or_reset_republishes(backend: Backend)
     }
     let listed = app.cli_ok(&["store", "list"], None);
     assert!(
-        listed.lines().nth(1).unwrap().split_whitespace().eq(["S", "Athens", "Europe/Athens", "04:00"]),
+        listed.lines().nth(1).unwrap().split_whitespace().eq(["S", "Athens", "Europe/Athens", "04:00", "learned", "-"]),
         "{listed}"
     );
 }

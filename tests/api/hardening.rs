@@ -90,6 +90,15 @@ async fn check_detects_a_tampered_rollup_and_backup_copies_everything() {
 
     let path = app.database_url.strip_prefix("sqlite://").unwrap().to_owned();
     let connection = rusqlite::Connection::open(path).unwrap();
+    // An hour rollup row that no longer adds up to its minutes.
+    assert_eq!(connection.execute("UPDATE store_rollups SET entries = entries + 1 WHERE level = 1", []).unwrap(), 1);
+    let output = app.cli(&["check"], None);
+    assert!(!output.status.success());
+    let problems = String::from_utf8_lossy(&output.stderr);
+    assert!(problems.contains("1 hour or day rollup rows differ"), "{problems}");
+    connection.execute("UPDATE store_rollups SET entries = entries - 1 WHERE level = 1", []).unwrap();
+    assert!(app.cli(&["check"], None).status.success());
+
     connection.execute("UPDATE store_minutes SET occupancy = occupancy + 1", []).unwrap();
     let output = app.cli(&["check"], None);
     assert!(!output.status.success());

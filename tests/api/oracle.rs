@@ -2,7 +2,7 @@
 //! at odd times, one inside a DST gap and one on a repeated hour) and devices, ingested in two files
 //! with replacements and in-file repeats. A straightforward oracle, written with jiff alone and none
 //! of the crate's domain code, computes every expected row; full traversals of both endpoints must
-//! equal it exactly.
+//! equal it exactly, at every granularity, and so must the summary with its comparison.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,6 +54,22 @@ struct Row {
     value: Value,
 }
 
+/// The visits rows of `stores` within `window` with the occupancy of the same minute.
+fn minute_counts<'r>(
+    (visits, occupancy): (&'r [Row], &'r [Row]),
+    stores: &[usize],
+    window: (Timestamp, Timestamp),
+) -> Vec<(&'r Row, i64)> {
+    let (gte, lte) = (window.0.as_nanosecond(), window.1.as_nanosecond());
+    visits
+        .iter()
+        .zip(occupancy)
+        .filter(|(row, _)| stores.contains(&row.store))
+        .filter(|(row, _)| (gte..=lte).contains(&(i128::from(row.minute) * 1_000_000_000)))
+        .map(|(visit, inside)| (visit, inside.value["occupancy_metric"].as_i64().unwrap()))
+        .collect()
+}
+
 /// The rows of `stores` whose minute starts within `window` (both ends inclusive).
 fn select(rows: &[Row], stores: &[usize], window: (Timestamp, Timestamp)) -> Vec<Value> {
     let (gte, lte) = (window.0.as_nanosecond(), window.1.as_nanosecond());
@@ -76,8 +92,11 @@ struct Oracle {
     stores: Vec<StoreSpec>,
     store_of_device: HashMap<String, usize>,
     bins: BTreeMap<(String, i64), (u32, u32)>,
-    period_starts: HashMap<(usize, Date), i64>,
+    period_starts: HashMap<(usize, DateTime), i64>,
 }
+
+/// The granularities other than the minute.
+const GRANULARITIES: [&str; 5] = ["15m", "hour", "day", "week", "month"];
 
 fn seconds(text: &str) -> i64 {
     text.parse::<Timestamp>().unwrap().as_second()
@@ -97,20 +116,159 @@ impl Oracle {
         zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
     }
 
-    /// The first minute whose local wall-clock time is at or after `date` + reset, found by walking
-    /// minute by minute from well before it (no offset exceeds 15 hours).
+    /// The first minute whose local wall-clock time is at or after `date` + reset.
     fn period_start(&mut self, store: usize, date: Date) -> i64 {
-        if let Some(&start) = self.period_starts.get(&(store, date)) {
+        let (hour, minute) = self.stores[store].reset;
+        self.first_minute_at_or_after(store, date.at(hour, minute, 0, 0))
+    }
+
+    /// The first minute whose local wall-clock time is at or after `target`, found by walking minute by
+    /// minute from well before it (no offset exceeds 15 hours).
+    fn first_minute_at_or_after(&mut self, store: usize, target: DateTime) -> i64 {
+        if let Some(&start) = self.period_starts.get(&(store, target)) {
             return start;
         }
-        let (hour, minute) = self.stores[store].reset;
-        let target = date.at(hour, minute, 0, 0);
         let mut second = target.to_zoned(TimeZone::UTC).unwrap().timestamp().as_second() - 15 * 3600;
         while self.wall_clock(store, second) < target {
             second += 60;
         }
-        self.period_starts.insert((store, date), second);
+        self.period_starts.insert((store, target), second);
         second
+    }
+
+    /// The start of the bucket holding the minute: quarters and hours walk back to the local clock's
+    /// quarter or hour; days, weeks and months start at the first minute of their first local date.
+    fn bucket_start(&mut self, store: usize, second: i64, granularity: &str) -> i64 {
+        let clock = self.wall_clock(store, second);
+        let date = clock.date();
+        let first_date = match granularity {
+            "15m" | "hour" => {
+                let step = if granularity == "15m" { 15 } else { 60 };
+                let mut start = second;
+                while i64::from(self.wall_clock(store, start).minute()) % step != 0 {
+                    start -= 60;
+                }
+                return start;
+            }
+            "day" => date,
+            "week" => date - jiff::Span::new().days(i64::from(date.weekday().to_monday_zero_offset())),
+            "month" => date.first_of_month(),
+            other => panic!("granularity {other}"),
+        };
+        self.first_minute_at_or_after(store, first_date.at(0, 0, 0, 0))
+    }
+
+    /// The bucket rows of both endpoints for `stores` and `window`, from the minute rows.
+    fn expected_buckets(
+        &mut self,
+        (visits, occupancy): (&[Row], &[Row]),
+        stores: &[usize],
+        window: (Timestamp, Timestamp),
+        granularity: &str,
+    ) -> (Vec<Value>, Vec<Value>) {
+        // (store, start, in, out, occupancy after the last row, peak)
+        let mut buckets: Vec<(usize, i64, i64, i64, i64, i64)> = Vec::new();
+        for (visit, inside) in minute_counts((visits, occupancy), stores, window) {
+            let start = self.bucket_start(visit.store, visit.minute, granularity);
+            let (entries, exits) =
+                (visit.value["in_metric"].as_i64().unwrap(), visit.value["out_metric"].as_i64().unwrap());
+            match buckets.last_mut() {
+                Some(bucket) if bucket.0 == visit.store && bucket.1 == start => {
+                    bucket.2 += entries;
+                    bucket.3 += exits;
+                    bucket.4 = inside;
+                    bucket.5 = bucket.5.max(inside);
+                }
+                _ => buckets.push((visit.store, start, entries, exits, inside, inside)),
+            }
+        }
+        let visits = buckets
+            .iter()
+            .map(|&(store, start, entries, exits, _, _)| self.visits_row(store, start, entries, exits).value)
+            .collect();
+        let occupancy = buckets
+            .iter()
+            .map(|&(store, start, _, _, inside, peak)| {
+                json!({
+                    "store_code": self.stores[store].code,
+                    "occupancy_metric": inside,
+                    "max_occupancy_metric": peak,
+                    "minute": self.local_text(store, start),
+                })
+            })
+            .collect();
+        (visits, occupancy)
+    }
+
+    /// The summary rows of `stores` over `window`, compared with the same length just before.
+    fn expected_summary(
+        &mut self,
+        rows: (&[Row], &[Row]),
+        stores: &[usize],
+        window: (Timestamp, Timestamp),
+    ) -> Vec<Value> {
+        // The minutes the bounds select: the first at or after gte, the last at or before lte.
+        const MINUTE: i128 = 60_000_000_000;
+        let first = ((window.0.as_nanosecond() + MINUTE - 1).div_euclid(MINUTE) * 60) as i64;
+        let last = (window.1.as_nanosecond().div_euclid(MINUTE) * 60) as i64;
+        let shift = last - first + 60;
+        let earlier = (Timestamp::from_second(first - shift).unwrap(), Timestamp::from_second(last - shift).unwrap());
+        stores
+            .iter()
+            .map(|&store| {
+                let now = self.store_summary(rows, store, window);
+                let before = self.store_summary(rows, store, earlier);
+                let mut row = now.clone();
+                let known =
+                    |key: &str| if before["has_counts"] == json!(true) { before[key].clone() } else { Value::Null };
+                let row_map = row.as_object_mut().unwrap();
+                row_map.remove("has_counts");
+                row_map.insert("compare_in_metric".into(), known("in_metric"));
+                row_map.insert("compare_out_metric".into(), known("out_metric"));
+                row_map.insert("compare_peak_occupancy_metric".into(), known("peak_occupancy_metric"));
+                let (was, is) = (before["in_metric"].as_i64().unwrap(), now["in_metric"].as_i64().unwrap());
+                let change = if was == 0 {
+                    Value::Null
+                } else {
+                    json!(((is - was) as f64 * 1000.0 / was as f64).round() / 10.0)
+                };
+                row_map.insert("in_change_percent".into(), change);
+                row
+            })
+            .collect()
+    }
+
+    fn store_summary(&mut self, rows: (&[Row], &[Row]), store: usize, window: (Timestamp, Timestamp)) -> Value {
+        let (mut entries, mut exits) = (0, 0);
+        let mut peak: Option<(i64, i64)> = None;
+        let mut hours: Vec<(i64, i64)> = Vec::new();
+        for (visit, inside) in minute_counts(rows, &[store], window) {
+            entries += visit.value["in_metric"].as_i64().unwrap();
+            exits += visit.value["out_metric"].as_i64().unwrap();
+            if peak.is_none_or(|(value, _)| inside > value) {
+                peak = Some((inside, visit.minute));
+            }
+            let hour = self.bucket_start(store, visit.minute, "hour");
+            let visit_in = visit.value["in_metric"].as_i64().unwrap();
+            match hours.last_mut() {
+                Some(last) if last.0 == hour => last.1 += visit_in,
+                _ => hours.push((hour, visit_in)),
+            }
+        }
+        let busiest = hours.iter().fold(None::<(i64, i64)>, |best, &(hour, count)| match best {
+            Some((_, most)) if most >= count => best,
+            _ => Some((hour, count)),
+        });
+        json!({
+            "store_code": self.stores[store].code,
+            "in_metric": entries,
+            "out_metric": exits,
+            "peak_occupancy_metric": peak.map_or(0, |(value, _)| value),
+            "peak_occupancy_minute": peak.map(|(_, minute)| self.local_text(store, minute)),
+            "busiest_hour": busiest.map(|(hour, _)| self.local_text(store, hour)),
+            "busiest_hour_in_metric": busiest.map(|(_, count)| count),
+            "has_counts": peak.is_some(),
+        })
     }
 
     /// The local date whose occupancy period contains the minute.
@@ -281,6 +439,7 @@ async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &st
     let all: Vec<usize> = (0..oracle.stores.len()).collect();
     let everything = (ALL_GTE.parse().unwrap(), ALL_LTE.parse().unwrap());
     let (visit_rows, occupancy_rows) = oracle.expected();
+    let limited: Vec<usize> = LIMITED_STORES.iter().map(|code| oracle.store_index(code)).collect();
     let expected_visits = select(&visit_rows, &all, everything);
     let expected_occupancy = select(&occupancy_rows, &all, everything);
     assert!(expected_visits.len() > 500, "{stage}: too little data to be a test ({})", expected_visits.len());
@@ -313,15 +472,42 @@ async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &st
             &format!("{stage}: visits of {device}"),
         );
     }
-    let limited: Vec<usize> = LIMITED_STORES.iter().map(|code| oracle.store_index(code)).collect();
     let visits = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, "page_size=500"), Some(LIMITED)).await;
     assert_rows_eq(
         &visits,
         &select(&visit_rows, &limited, everything),
         &format!("{stage}: visits of the limited user"),
     );
-    // Random windows: occupancy still counts the data of the period before the window.
-    for _ in 0..6 {
+    let rows = (&visit_rows[..], &occupancy_rows[..]);
+    for granularity in GRANULARITIES {
+        let (visits, occupancy) = oracle.expected_buckets(rows, &all, everything, granularity);
+        let extra = format!("granularity={granularity}&page_size=400");
+        let got = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, &extra), Some(ANALYST)).await;
+        assert_rows_eq(&got, &visits, &format!("{stage}: visits of all stores by {granularity}"));
+        let got = app.walk_rows(&metrics_path("occupancy", ALL_GTE, ALL_LTE, &extra), Some(ANALYST)).await;
+        assert_rows_eq(&got, &occupancy, &format!("{stage}: occupancy of all stores by {granularity}"));
+    }
+    let (visits, _) = oracle.expected_buckets(rows, &limited, everything, "day");
+    let got = app.walk_rows(&metrics_path("visits", ALL_GTE, ALL_LTE, "granularity=day"), Some(LIMITED)).await;
+    assert_rows_eq(&got, &visits, &format!("{stage}: visits by day of the limited user"));
+    let summary = app
+        .walk_rows(&metrics_path("summary", ALL_GTE, ALL_LTE, "compare=previous_period&page_size=3"), Some(ANALYST))
+        .await;
+    assert_rows_eq(
+        &summary,
+        &oracle.expected_summary(rows, &all, everything),
+        &format!("{stage}: summary of all stores"),
+    );
+    let summary =
+        app.walk_rows(&metrics_path("summary", ALL_GTE, ALL_LTE, "compare=previous_period"), Some(LIMITED)).await;
+    assert_rows_eq(
+        &summary,
+        &oracle.expected_summary(rows, &limited, everything),
+        &format!("{stage}: summary, limited"),
+    );
+    // Random windows: occupancy still counts the data of the period before the window; buckets hold
+    // only the window's minutes; the summary compares with the same length just before.
+    for window in 0..6 {
         let (a, b) = (random_bound(rng), random_bound(rng));
         let ((gte, gte_text), (lte, lte_text)) = if a.0 <= b.0 { (a, b) } else { (b, a) };
         let stores = if rng.random_bool(0.5) { all.clone() } else { vec![rng.random_range(0..all.len())] };
@@ -332,6 +518,16 @@ async fn verify(app: &TestApp, oracle: &mut Oracle, rng: &mut StdRng, stage: &st
         assert_rows_eq(&visits, &select(&visit_rows, &stores, (gte, lte)), &format!("visits {what}"));
         let occupancy = app.walk_rows(&metrics_path("occupancy", &gte_text, &lte_text, &extra), Some(ANALYST)).await;
         assert_rows_eq(&occupancy, &select(&occupancy_rows, &stores, (gte, lte)), &format!("occupancy {what}"));
+        let granularity = GRANULARITIES[window % GRANULARITIES.len()];
+        let (visits, occupancy) = oracle.expected_buckets(rows, &stores, (gte, lte), granularity);
+        let bucketed = format!("{extra}&granularity={granularity}&page_size=5");
+        let got = app.walk_rows(&metrics_path("visits", &gte_text, &lte_text, &bucketed), Some(ANALYST)).await;
+        assert_rows_eq(&got, &visits, &format!("visits by {granularity} {what}"));
+        let got = app.walk_rows(&metrics_path("occupancy", &gte_text, &lte_text, &bucketed), Some(ANALYST)).await;
+        assert_rows_eq(&got, &occupancy, &format!("occupancy by {granularity} {what}"));
+        let compared = format!("{extra}&compare=previous_period");
+        let got = app.walk_rows(&metrics_path("summary", &gte_text, &lte_text, &compared), Some(ANALYST)).await;
+        assert_rows_eq(&got, &oracle.expected_summary(rows, &stores, (gte, lte)), &format!("summary {what}"));
     }
 }
 

@@ -270,6 +270,8 @@ async fn postgres_serves_what_sqlite_serves() {
                 name: code.to_owned(),
                 timezone: timezone.to_owned(),
                 reset: ResetTime::from_minutes(reset).unwrap(),
+                hours: None,
+                capacity: None,
             };
             app.storage.add_store(store).await.unwrap();
             for entrance in ["a", "b"] {

@@ -29,8 +29,16 @@ impl CatalogStore for PostgresStorage {
         let transaction = client.transaction().await?;
         let inserted = transaction
             .execute(
-                "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES ($1, $2, $3, $4)",
-                &[&store.code.as_str(), &store.name, &store.timezone, &i32::from(store.reset.minutes_after_midnight())],
+                "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes, opening_hours, capacity)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &store.code.as_str(),
+                    &store.name,
+                    &store.timezone,
+                    &i32::from(store.reset.minutes_after_midnight()),
+                    &store.hours.as_ref().map(ToString::to_string),
+                    &store.capacity.map(i64::from),
+                ],
             )
             .await;
         reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
@@ -218,11 +226,14 @@ impl CatalogStore for PostgresStorage {
         }
         let key = store_key(&transaction, &code).await?;
         let reset = change.reset.map(|reset| i32::from(reset.minutes_after_midnight()));
+        let (new_hours, hours, new_capacity, capacity) = profile_change(&change);
         transaction
             .execute(
                 "UPDATE stores SET name = coalesce($2, name), timezone = coalesce($3, timezone),
-                 occupancy_reset_minutes = coalesce($4, occupancy_reset_minutes) WHERE id = $1",
-                &[&key, &change.name, &change.timezone, &reset],
+                 occupancy_reset_minutes = coalesce($4, occupancy_reset_minutes),
+                 opening_hours = CASE WHEN $5 THEN $6 ELSE opening_hours END,
+                 capacity = CASE WHEN $7 THEN $8 ELSE capacity END WHERE id = $1",
+                &[&key, &change.name, &change.timezone, &reset, &new_hours, &hours, &new_capacity, &capacity],
             )
             .await?;
         bump_catalog(&transaction).await?;

@@ -38,6 +38,16 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         .map(|row| (row.get(0), stored_minute(row.get(1)), row.get(2)))
         .collect::<Vec<_>>();
     let rollup_rows = stored.len() as u64;
+    let pieces = transaction
+        .query(&format!("SELECT store_id, level, {PIECE_COLUMNS} FROM store_rollups"), &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let (start, totals) = stored_piece(std::array::from_fn(|column| row.get(column + 2)));
+            (row.get(0), row.get(1), start, totals)
+        })
+        .collect::<Vec<_>>();
+    problems.extend(verify_pieces(&catalog, &stored, &pieces));
     let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
     problems.extend(found);
     let recorded = transaction
@@ -101,6 +111,8 @@ async fn prune(storage: &PostgresStorage, transaction: &Transaction<'_>, before:
         sensor_rows: 0,
         range: None,
     };
+    // Pieces lie inside their period: those before the cutoff (a period start) are the pruned periods'.
+    delete("store_rollups", "x.start < t.cutoff").await?;
     let of_store = format!("FROM devices d, {cut} WHERE d.device_id = x.device_id AND d.store_id = t.store_id");
     let intervals =
         format!("DELETE FROM sensor_intervals x WHERE EXISTS (SELECT 1 {of_store} AND x.minute < t.cutoff)");

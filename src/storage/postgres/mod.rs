@@ -38,6 +38,7 @@ mod maintenance;
 mod publication;
 mod reads;
 mod sensors;
+mod webhooks;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
 const MIGRATIONS: &[&str] = &[
@@ -47,7 +48,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_device_moves.sql"),
     include_str!("migrations/0005_sensors.sql"),
     include_str!("migrations/0006_sensor_minute_totals.sql"),
+    include_str!("migrations/0007_store_rollups.sql"),
+    include_str!("migrations/0008_store_hours.sql"),
+    include_str!("migrations/0009_webhooks.sql"),
 ];
+/// The migration that added `store_rollups`, filled from the existing rollup when it is applied.
+const STORE_ROLLUPS_MIGRATION: i64 = 7;
 
 /// Advisory lock keys ("footfall" in ASCII, plus one). Advisory locks are per database.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_6661_6c6c;
@@ -208,7 +214,8 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
     // The version is read first: the stores and devices read after it are at least that new, so a
     // concurrent change costs at most one extra reload.
     let version = meta(transaction, "catalog_version").await?;
-    let stores = transaction.query("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores", &[]);
+    let stores = transaction
+        .query("SELECT id, code, name, timezone, occupancy_reset_minutes, opening_hours, capacity FROM stores", &[]);
     let devices = transaction.query("SELECT id, device_id, store_id, removed_at IS NULL, token_hash FROM devices", &[]);
     let sensor_columns = format!("SELECT {} FROM sensors", sensors::SENSOR_COLUMNS);
     let sensors = transaction.query(&sensor_columns, &[]);
@@ -230,6 +237,8 @@ async fn load_catalog(transaction: &Transaction<'_>) -> Result<Catalog> {
                     .ok()
                     .and_then(ResetTime::from_minutes)
                     .ok_or_else(|| StorageError::Invalid(format!("bad occupancy reset {reset}")))?,
+                hours: stored_hours(row.get(5))?,
+                capacity: stored_capacity(row.get(6))?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -321,7 +330,30 @@ impl PostgresStorage {
             transaction.batch_execute(migration).await?;
             transaction.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&(index as i64 + 1)]).await?;
         }
+        if applied < STORE_ROLLUPS_MIGRATION {
+            self.fill_pieces(&transaction).await?;
+        }
         transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Computes every store's hour and day pieces from its minute rollup.
+    async fn fill_pieces(&self, transaction: &Transaction<'_>) -> Result<()> {
+        let catalog = self.catalog_in(transaction).await?;
+        for store in catalog.stores() {
+            let rows: Vec<MinuteCounts> = transaction
+                .query(
+                    "SELECT minute, entries, exits, occupancy FROM store_minutes WHERE store_id = $1 ORDER BY minute",
+                    &[&store.key],
+                )
+                .await?
+                .iter()
+                .map(|row| (stored_minute(row.get(0)), row.get(1), row.get(2), row.get(3)))
+                .collect();
+            let mut columns = publication::PieceColumns::default();
+            columns.add(store.key, &store.calendar(), &rows);
+            columns.insert(transaction).await?;
+        }
         Ok(())
     }
 

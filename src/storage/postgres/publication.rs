@@ -171,33 +171,9 @@ async fn recompute_periods(
     let stores: Vec<i64> = periods.iter().map(|&(store, _)| store.0).collect();
     let starts: Vec<i64> = periods.iter().map(|(_, period)| period.start.unix_seconds()).collect();
     let ends: Vec<i64> = periods.iter().map(|(_, period)| period.end.unix_seconds()).collect();
-    let indexes: Vec<i64> = (0..periods.len() as i64).collect();
 
-    let mut corrections: Vec<Vec<(Minute, i64)>> = vec![Vec::new(); periods.len()];
-    let statement = transaction
-        .prepare_cached(
-            "SELECT t.period, c.minute, c.value
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t (period, store_id, period_start, period_end)
-             JOIN occupancy_corrections c
-               ON c.store_id = t.store_id AND c.minute >= t.period_start AND c.minute < t.period_end
-             ORDER BY t.period, c.minute",
-        )
-        .await?;
-    for row in transaction.query(&statement, &[&indexes, &stores, &starts, &ends]).await? {
-        corrections[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2)));
-    }
-
-    // One (device, period) range per device of each store, so that every read is a range of the
-    // (store_id, device_id, minute) key rather than a scan of the store's bins.
-    let mut ranges: [Vec<i64>; 5] = Default::default();
-    for (index, &(store, period)) in periods.iter().enumerate() {
-        for device in catalog.devices().iter().filter(|device| device.store == store) {
-            let range = [index as i64, store.0, device.key.0, period.start.unix_seconds(), period.end.unix_seconds()];
-            for (column, value) in ranges.iter_mut().zip(range) {
-                column.push(value);
-            }
-        }
-    }
+    let corrections = period_corrections(transaction, periods).await?;
+    let ranges = device_ranges(catalog, periods);
     let statement = transaction
         .prepare_cached(
             "SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
@@ -219,6 +195,7 @@ async fn recompute_periods(
     }
 
     let mut new_rows: [Vec<i64>; 6] = Default::default();
+    let mut new_pieces = PieceColumns::default();
     let (mut counted, mut counts, mut empty) = (Vec::new(), Vec::new(), Vec::new());
     for (index, (minutes, corrections)) in minutes.iter().zip(&corrections).enumerate() {
         if minutes.is_empty() {
@@ -228,12 +205,19 @@ async fn recompute_periods(
         counted.push(index);
         counts.push(minutes.len() as i64);
         let occupancy = running_occupancy(minutes, corrections);
-        for (row, (&(minute, entries, exits), occupancy)) in minutes.iter().zip(occupancy).enumerate() {
+        let rows: Vec<MinuteCounts> = minutes
+            .iter()
+            .zip(occupancy)
+            .map(|(&(minute, entries, exits), occupancy)| (minute, entries, exits, occupancy))
+            .collect();
+        for (row, &(minute, entries, exits, occupancy)) in rows.iter().enumerate() {
             let values = [stores[index], minute.unix_seconds(), entries, exits, occupancy, row as i64 + 1];
             for (column, value) in new_rows.iter_mut().zip(values) {
                 column.push(value);
             }
         }
+        let (store, _) = periods[index];
+        new_pieces.add(store, &catalog.store(store).expect("a touched store is in the catalog").calendar(), &rows);
     }
     transaction
         .execute(
@@ -247,6 +231,19 @@ async fn recompute_periods(
             &[&stores, &starts, &ends],
         )
         .await?;
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached(
+                    "DELETE FROM store_rollups s
+                     USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t (store_id, period_start, period_end)
+                     WHERE s.store_id = t.store_id AND s.start >= t.period_start AND s.start < t.period_end",
+                )
+                .await?,
+            &[&stores, &starts, &ends],
+        )
+        .await?;
+    new_pieces.insert(transaction).await?;
     let params: Vec<&(dyn ToSql + Sync)> = new_rows.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
     transaction
         .execute(
@@ -292,6 +289,89 @@ async fn recompute_periods(
     Ok(())
 }
 
+/// Each period's corrections (published or not), by minute.
+pub(super) async fn period_corrections(
+    transaction: &Transaction<'_>,
+    periods: &[(StoreKey, Period)],
+) -> Result<Vec<Vec<(Minute, i64)>>> {
+    let indexes: Vec<i64> = (0..periods.len() as i64).collect();
+    let stores: Vec<i64> = periods.iter().map(|&(store, _)| store.0).collect();
+    let starts: Vec<i64> = periods.iter().map(|(_, period)| period.start.unix_seconds()).collect();
+    let ends: Vec<i64> = periods.iter().map(|(_, period)| period.end.unix_seconds()).collect();
+    let statement = transaction
+        .prepare_cached(
+            "SELECT t.period, c.minute, c.value
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t (period, store_id, period_start, period_end)
+             JOIN occupancy_corrections c
+               ON c.store_id = t.store_id AND c.minute >= t.period_start AND c.minute < t.period_end
+             ORDER BY t.period, c.minute",
+        )
+        .await?;
+    let mut corrections = vec![Vec::new(); periods.len()];
+    for row in transaction.query(&statement, &[&indexes, &stores, &starts, &ends]).await? {
+        corrections[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2)));
+    }
+    Ok(corrections)
+}
+
+/// One (period index, store, device, period start, period end) range per device of each period's store,
+/// column by column: every read of a period's bins is then a range of the (store_id, device_id, minute)
+/// key rather than a scan of the store's bins.
+pub(super) fn device_ranges(catalog: &Catalog, periods: &[(StoreKey, Period)]) -> [Vec<i64>; 5] {
+    let mut ranges: [Vec<i64>; 5] = Default::default();
+    for (index, &(store, period)) in periods.iter().enumerate() {
+        for device in catalog.devices().iter().filter(|device| device.store == store) {
+            let range = [index as i64, store.0, device.key.0, period.start.unix_seconds(), period.end.unix_seconds()];
+            for (column, value) in ranges.iter_mut().zip(range) {
+                column.push(value);
+            }
+        }
+    }
+    ranges
+}
+
+/// Hour and day pieces to insert into `store_rollups`, column by column.
+#[derive(Default)]
+pub(super) struct PieceColumns([Vec<i64>; 10]);
+
+impl PieceColumns {
+    /// The pieces of `rows`, a store's minute rows of one or more whole periods.
+    pub(super) fn add(&mut self, store: StoreKey, calendar: &PeriodCalendar<'_>, rows: &[MinuteCounts]) {
+        for level in Level::STORED {
+            for (start, t) in pieces(calendar, level, rows) {
+                let values = [
+                    store.0,
+                    level.code(),
+                    start.unix_seconds(),
+                    t.entries,
+                    t.exits,
+                    t.rows,
+                    t.last_minute.unix_seconds(),
+                    t.last_occupancy,
+                    t.peak_occupancy,
+                    t.peak_minute.unix_seconds(),
+                ];
+                for (column, value) in self.0.iter_mut().zip(values) {
+                    column.push(value);
+                }
+            }
+        }
+    }
+
+    pub(super) async fn insert(&self, transaction: &Transaction<'_>) -> Result<()> {
+        let statement = transaction
+            .prepare_cached(&format!(
+                "INSERT INTO store_rollups (store_id, level, {PIECE_COLUMNS})
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                      $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])"
+            ))
+            .await?;
+        let params: Vec<&(dyn ToSql + Sync)> = self.0.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+        transaction.execute(&statement, &params).await?;
+        Ok(())
+    }
+}
+
 /// After a store's time zone or reset changed: recomputes its whole rollup under the new calendar, in
 /// every period holding one of its rows. The caller holds the publish lock.
 pub(super) async fn republish_store(transaction: &Transaction<'_>, store: StoreKey) -> Result<Republished> {
@@ -306,6 +386,7 @@ pub(super) async fn republish_store(transaction: &Transaction<'_>, store: StoreK
     let touched: Vec<_> = periods_holding(&calendar, minutes).into_iter().map(|period| (store, period)).collect();
     // The old periods' rows and counts go: their boundaries are no longer the store's.
     transaction.execute("DELETE FROM store_minutes WHERE store_id = $1", &[&store]).await?;
+    transaction.execute("DELETE FROM store_rollups WHERE store_id = $1", &[&store]).await?;
     transaction.execute("DELETE FROM store_periods WHERE store_id = $1", &[&store]).await?;
     republish(transaction, &catalog, &touched).await?;
     Ok(Republished { periods: touched.len() as u64, bins: 0 })

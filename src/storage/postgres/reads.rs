@@ -308,4 +308,114 @@ impl ReadStore for PostgresStorage {
         transaction.commit().await?;
         Ok(page)
     }
+    async fn rollups(&self, requests: Vec<RollupRequest>) -> Result<Vec<Vec<(Minute, Totals)>>> {
+        let client = self.pool.get().await?;
+        let mut columns: [Vec<i64>; 5] = Default::default();
+        for (index, request) in requests.iter().enumerate() {
+            let range = request.range;
+            let values =
+                [index as i64, request.store.0, range.level.code(), range.from.unix_seconds(), range.to.unix_seconds()];
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        // One statement, so one snapshot and one round trip: minute rows and pieces alike.
+        let statement = client
+            .prepare_cached(&format!(
+                "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                            AS t (request, store_id, level, range_from, range_to))
+                 SELECT t.request, r.{columns} FROM t JOIN store_rollups r
+                   ON r.store_id = t.store_id AND r.level = t.level AND r.start >= t.range_from AND r.start < t.range_to
+                 UNION ALL
+                 SELECT t.request, m.minute, m.entries, m.exits, 1, m.minute, m.occupancy, m.occupancy, m.minute
+                 FROM t JOIN store_minutes m
+                   ON t.level = 0 AND m.store_id = t.store_id AND m.minute >= t.range_from AND m.minute < t.range_to
+                 ORDER BY 1, 2",
+                columns = PIECE_COLUMNS.replace(", ", ", r.")
+            ))
+            .await?;
+        let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+        let mut found = vec![Vec::new(); requests.len()];
+        for row in client.query(&statement, &params).await? {
+            let piece = stored_piece(std::array::from_fn(|column| row.get(column + 1)));
+            found[row.get::<_, i64>(0) as usize].push(piece);
+        }
+        Ok(found)
+    }
+    async fn device_bins(
+        &self,
+        devices: Vec<DeviceKey>,
+        first: Minute,
+        last: Minute,
+    ) -> Result<Vec<Vec<(Minute, i64, i64)>>> {
+        let mut client = self.pool.get().await?;
+        let transaction =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let catalog = self.catalog_in(&transaction).await?;
+        let (mut indexes, mut stores, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, &device) in devices.iter().enumerate() {
+            if let Some(found) = catalog.device(device) {
+                indexes.push(index as i64);
+                stores.push(found.store.0);
+                keys.push(device.0);
+            }
+        }
+        let statement = transaction
+            .prepare_cached(
+                "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t (device, store_id, device_id))
+                 SELECT t.device, p.minute, p.entries, p.exits FROM t JOIN pending_bins p
+                   ON p.store_id = t.store_id AND p.device_id = t.device_id AND p.minute >= $4 AND p.minute <= $5
+                 UNION ALL
+                 SELECT t.device, b.minute, b.entries, b.exits FROM t JOIN bins b
+                   ON b.store_id = t.store_id AND b.device_id = t.device_id AND b.minute >= $4 AND b.minute <= $5
+                 WHERE NOT EXISTS (SELECT 1 FROM pending_bins p
+                                   WHERE p.store_id = b.store_id AND p.device_id = b.device_id AND p.minute = b.minute)
+                 ORDER BY 1, 2",
+            )
+            .await?;
+        let (first, last) = (first.unix_seconds(), last.unix_seconds());
+        let mut found = vec![Vec::new(); devices.len()];
+        for row in transaction.query(&statement, &[&indexes, &stores, &keys, &first, &last]).await? {
+            found[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2), row.get(3)));
+        }
+        transaction.commit().await?;
+        Ok(found)
+    }
+    async fn live_occupancy(&self, periods: Vec<(StoreKey, Period)>) -> Result<Vec<Option<(Minute, i64)>>> {
+        let mut client = self.pool.get().await?;
+        let transaction =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let catalog = self.catalog_in(&transaction).await?;
+        let ranges = publication::device_ranges(&catalog, &periods);
+        let statement = transaction
+            .prepare_cached(
+                "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                            AS t (period, store_id, device_id, period_start, period_end)),
+                 current AS (
+                     SELECT t.period, p.minute, p.entries, p.exits FROM t JOIN pending_bins p
+                       ON p.store_id = t.store_id AND p.device_id = t.device_id
+                      AND p.minute >= t.period_start AND p.minute < t.period_end
+                     UNION ALL
+                     SELECT t.period, b.minute, b.entries, b.exits FROM t JOIN bins b
+                       ON b.store_id = t.store_id AND b.device_id = t.device_id
+                      AND b.minute >= t.period_start AND b.minute < t.period_end
+                     WHERE NOT EXISTS (SELECT 1 FROM pending_bins p
+                                       WHERE p.store_id = b.store_id AND p.device_id = b.device_id AND p.minute = b.minute))
+                 SELECT period, minute, sum(entries)::bigint, sum(exits)::bigint FROM current
+                 GROUP BY period, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY period, minute",
+            )
+            .await?;
+        let params: Vec<&(dyn ToSql + Sync)> = ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+        let mut minutes: Vec<Vec<(Minute, i64, i64)>> = vec![Vec::new(); periods.len()];
+        for row in transaction.query(&statement, &params).await? {
+            minutes[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2), row.get(3)));
+        }
+        let corrections = publication::period_corrections(&transaction, &periods).await?;
+        transaction.commit().await?;
+        Ok(minutes
+            .iter()
+            .zip(&corrections)
+            .map(|(minutes, corrections)| live_from_minutes(minutes, corrections))
+            .collect())
+    }
 }

@@ -43,8 +43,16 @@ impl CatalogStore for SqliteStorage {
         self.run(Access::Write, move |inner| {
             inner.write(|transaction| {
                 let inserted = transaction.execute(
-                    "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes) VALUES (?1, ?2, ?3, ?4)",
-                    params![store.code.as_str(), store.name, store.timezone, store.reset.minutes_after_midnight()],
+                    "INSERT INTO stores (code, name, timezone, occupancy_reset_minutes, opening_hours, capacity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        store.code.as_str(),
+                        store.name,
+                        store.timezone,
+                        store.reset.minutes_after_midnight(),
+                        store.hours.as_ref().map(ToString::to_string),
+                        store.capacity
+                    ],
                 );
                 reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
                 bump_catalog(transaction)?;
@@ -255,10 +263,13 @@ impl CatalogStore for SqliteStorage {
             inner.write(|transaction| {
                 let key = store_key(transaction, &code)?;
                 let reset = change.reset.map(ResetTime::minutes_after_midnight);
+                let (new_hours, hours, new_capacity, capacity) = profile_change(&change);
                 transaction.execute(
                     "UPDATE stores SET name = coalesce(?2, name), timezone = coalesce(?3, timezone),
-                     occupancy_reset_minutes = coalesce(?4, occupancy_reset_minutes) WHERE id = ?1",
-                    params![key, change.name, change.timezone, reset],
+                     occupancy_reset_minutes = coalesce(?4, occupancy_reset_minutes),
+                     opening_hours = CASE WHEN ?5 THEN ?6 ELSE opening_hours END,
+                     capacity = CASE WHEN ?7 THEN ?8 ELSE capacity END WHERE id = ?1",
+                    params![key, change.name, change.timezone, reset, new_hours, hours, new_capacity, capacity],
                 )?;
                 bump_catalog(transaction)?;
                 if !change.moves_periods() {

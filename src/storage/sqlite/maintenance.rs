@@ -38,6 +38,18 @@ fn check(inner: &Inner, connection: &Connection) -> Result<CheckReport> {
         .query_map([], |row| Ok((row.get(0)?, minute(row.get(1)?), row.get(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let rollup_rows = stored.len() as u64;
+    let pieces = connection
+        .prepare(&format!("SELECT store_id, level, {PIECE_COLUMNS} FROM store_rollups"))?
+        .query_map([], |row| {
+            let mut columns = [0i64; 8];
+            for (index, column) in columns.iter_mut().enumerate() {
+                *column = row.get(index + 2)?;
+            }
+            let (start, totals) = stored_piece(columns);
+            Ok((row.get(0)?, row.get(1)?, start, totals))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    problems.extend(verify_pieces(&catalog, &stored, &pieces));
     let (found, periods) = verify_rollups(&catalog, stored, expected, &corrections, 50);
     problems.extend(found);
     let mut statement =
@@ -68,6 +80,8 @@ fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Resul
         .prepare("DELETE FROM bins WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute < ?2")?;
     let mut rollup = transaction.prepare("DELETE FROM store_minutes WHERE store_id = ?1 AND minute < ?2")?;
     let mut periods = transaction.prepare("DELETE FROM store_periods WHERE store_id = ?1 AND period_start < ?2")?;
+    // Pieces lie inside their period: those before the cutoff (a period start) are the pruned periods'.
+    let mut pieces = transaction.prepare("DELETE FROM store_rollups WHERE store_id = ?1 AND start < ?2")?;
     let mut corrections = transaction
         .prepare("DELETE FROM occupancy_corrections WHERE store_id = ?1 AND minute < ?2 AND published = 1")?;
     let of_store = "device_id IN (SELECT device_id FROM devices WHERE store_id = ?1)";
@@ -87,6 +101,7 @@ fn prune(inner: &Inner, transaction: &Transaction, before: PruneBefore) -> Resul
         summary.bins += bins.execute(bounds)? as u64;
         summary.rollup_rows += rollup.execute(bounds)? as u64;
         summary.periods += periods.execute(bounds)? as u64;
+        pieces.execute(bounds)?;
         summary.corrections += corrections.execute(bounds)? as u64;
         summary.sensor_rows += (intervals.execute(bounds)? + readings.execute(bounds)?) as u64;
     }

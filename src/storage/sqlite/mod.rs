@@ -23,6 +23,7 @@ mod maintenance;
 mod publication;
 mod reads;
 mod sensors;
+mod webhooks;
 
 /// The schema steps, in order; `schema_migrations` records how many a database has had.
 const MIGRATIONS: &[&str] = &[
@@ -32,7 +33,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_device_moves.sql"),
     include_str!("migrations/0005_sensors.sql"),
     include_str!("migrations/0006_sensor_minute_totals.sql"),
+    include_str!("migrations/0007_store_rollups.sql"),
+    include_str!("migrations/0008_store_hours.sql"),
+    include_str!("migrations/0009_webhooks.sql"),
 ];
+/// The migration that added `store_rollups`, filled from the existing rollup when it is applied.
+const STORE_ROLLUPS_MIGRATION: i64 = 7;
 
 /// How a database file is opened, from the URL's `mode` parameter (SQLite's URI names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,7 +332,29 @@ fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
         transaction.execute_batch(migration)?;
         transaction.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [index as i64 + 1])?;
     }
+    if applied < STORE_ROLLUPS_MIGRATION {
+        fill_pieces(&transaction)?;
+    }
     transaction.commit()?;
+    Ok(())
+}
+
+/// Computes every store's hour and day pieces from its minute rollup.
+fn fill_pieces(transaction: &Transaction) -> anyhow::Result<()> {
+    let catalog = load_catalog(transaction)?;
+    let mut read = transaction
+        .prepare("SELECT minute, entries, exits, occupancy FROM store_minutes WHERE store_id = ?1 ORDER BY minute")?;
+    for store in catalog.stores() {
+        let rows = read
+            .query_map([store.key], |row| Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?, row.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<MinuteCounts>>>()?;
+        let calendar = store.calendar();
+        for period in periods_holding(&calendar, rows.iter().map(|row| row.0)) {
+            let from = rows.partition_point(|row| row.0 < period.start);
+            let to = rows.partition_point(|row| row.0 < period.end);
+            publication::write_pieces(transaction, store.key, period, &calendar, &rows[from..to])?;
+        }
+    }
     Ok(())
 }
 
@@ -336,7 +364,8 @@ fn meta(connection: &Connection, key: &str) -> rusqlite::Result<i64> {
 
 fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
     let version = meta(connection, "catalog_version")?;
-    let mut statement = connection.prepare("SELECT id, code, name, timezone, occupancy_reset_minutes FROM stores")?;
+    let mut statement = connection
+        .prepare("SELECT id, code, name, timezone, occupancy_reset_minutes, opening_hours, capacity FROM stores")?;
     let stores = statement
         .query_map([], |row| {
             Ok((
@@ -345,16 +374,20 @@ fn load_catalog(connection: &Connection) -> anyhow::Result<Catalog> {
                 row.get(2)?,
                 row.get::<_, String>(3)?,
                 row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
             ))
         })?
         .map(|row| {
-            let (key, code, name, timezone, reset) = row?;
+            let (key, code, name, timezone, reset, hours, capacity) = row?;
             Ok(Store {
                 key,
                 code: StoreCode::parse(&code).map_err(anyhow::Error::msg)?,
                 name,
                 timezone: TimeZone::get(&timezone)?,
                 reset: ResetTime::from_minutes(reset).ok_or_else(|| anyhow::anyhow!("bad reset {reset}"))?,
+                hours: stored_hours(hours)?,
+                capacity: stored_capacity(capacity)?,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -460,6 +493,8 @@ mod tests {
             name: "Athens".into(),
             timezone: "Europe/Athens".into(),
             reset: ResetTime::from_minutes(0).unwrap(),
+            hours: None,
+            capacity: None,
         };
         let device = DeviceId::parse("ath-1").unwrap();
         let message = |result: Result<()>| match result {

@@ -38,7 +38,7 @@ impl Inner {
              ON CONFLICT (device_id, minute) DO UPDATE SET entries = excluded.entries, exits = excluded.exits",
             [],
         )?;
-        recompute_periods(transaction, &touched)?;
+        recompute_periods(transaction, &catalog, &touched)?;
         transaction.execute("DELETE FROM pending_bins", [])?;
         transaction.execute("UPDATE occupancy_corrections SET published = 1 WHERE published = 0", [])?;
         transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
@@ -47,8 +47,13 @@ impl Inner {
     }
 }
 
-/// Recomputes the rollup rows and row counts of these periods from the published bins and corrections.
-pub(super) fn recompute_periods(transaction: &Transaction, touched: &BTreeSet<(StoreKey, Period)>) -> Result<()> {
+/// Recomputes the rollup rows, hour and day pieces and row counts of these periods from the published bins
+/// and corrections.
+pub(super) fn recompute_periods(
+    transaction: &Transaction,
+    catalog: &Catalog,
+    touched: &BTreeSet<(StoreKey, Period)>,
+) -> Result<()> {
     let mut read = transaction.prepare(
         "SELECT minute, sum(entries), sum(exits) FROM bins
              WHERE device_id IN (SELECT id FROM devices WHERE store_id = ?1) AND minute >= ?2 AND minute < ?3
@@ -78,13 +83,56 @@ pub(super) fn recompute_periods(transaction: &Transaction, touched: &BTreeSet<(S
             .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
         let occupancy = running_occupancy(&minutes, &corrections);
         clear.execute(params![store, start, end])?;
-        for (&(minute, entries, exits), occupancy) in minutes.iter().zip(occupancy) {
+        let rows: Vec<MinuteCounts> = minutes
+            .iter()
+            .zip(occupancy)
+            .map(|(&(minute, entries, exits), occupancy)| (minute, entries, exits, occupancy))
+            .collect();
+        for &(minute, entries, exits, occupancy) in &rows {
             insert.execute(params![store, minute.unix_seconds(), entries, exits, occupancy])?;
         }
+        let calendar = catalog.store(store).expect("a touched store is in the catalog").calendar();
+        write_pieces(transaction, store, period, &calendar, &rows)?;
         if minutes.is_empty() {
             uncount.execute(params![store, start])?;
         } else {
             count.execute(params![store, start, end, minutes.len() as i64])?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a store's hour and day pieces of `period` with those of `rows`, its minute rows there.
+pub(super) fn write_pieces(
+    transaction: &Transaction,
+    store: StoreKey,
+    period: Period,
+    calendar: &PeriodCalendar<'_>,
+    rows: &[MinuteCounts],
+) -> Result<()> {
+    transaction
+        .prepare_cached(
+            "DELETE FROM store_rollups WHERE store_id = ?1 AND level IN (1, 2) AND start >= ?2 AND start < ?3",
+        )?
+        .execute(params![store, period.start.unix_seconds(), period.end.unix_seconds()])?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO store_rollups (store_id, level, start, entries, exits, row_count, last_minute, last_occupancy,
+             peak_occupancy, peak_minute) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for level in Level::STORED {
+        for (start, totals) in pieces(calendar, level, rows) {
+            insert.execute(params![
+                store,
+                level.code(),
+                start.unix_seconds(),
+                totals.entries,
+                totals.exits,
+                totals.rows,
+                totals.last_minute.unix_seconds(),
+                totals.last_occupancy,
+                totals.peak_occupancy,
+                totals.peak_minute.unix_seconds()
+            ])?;
         }
     }
     Ok(())
@@ -103,7 +151,8 @@ pub(super) fn republish_store(transaction: &Transaction, store: StoreKey) -> Res
     // The old periods' rows and counts go: their boundaries are no longer the store's.
     transaction.execute("DELETE FROM store_minutes WHERE store_id = ?1", [store])?;
     transaction.execute("DELETE FROM store_periods WHERE store_id = ?1", [store])?;
-    recompute_periods(transaction, &touched)?;
+    transaction.execute("DELETE FROM store_rollups WHERE store_id = ?1", [store])?;
+    recompute_periods(transaction, &catalog, &touched)?;
     transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
     Ok(Republished { periods: touched.len() as u64, bins: 0 })
 }
@@ -121,7 +170,7 @@ pub(super) fn republish_moved(
         let calendar = catalog.store(store).expect("the device's stores are in the catalog").calendar();
         touched.extend(periods_holding(&calendar, minutes.iter().copied()).into_iter().map(|period| (store, period)));
     }
-    recompute_periods(transaction, &touched)?;
+    recompute_periods(transaction, &catalog, &touched)?;
     transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", [])?;
     Ok(Republished { periods: touched.len() as u64, bins: minutes.len() as u64 })
 }

@@ -240,6 +240,125 @@ impl ReadStore for SqliteStorage {
         })
         .await
     }
+    async fn rollups(&self, requests: Vec<RollupRequest>) -> Result<Vec<Vec<(Minute, Totals)>>> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                // One read transaction: every range from the same publication.
+                connection.execute_batch("BEGIN")?;
+                let result = requests.iter().map(|request| rollup_range(connection, request)).collect();
+                connection.execute_batch("COMMIT")?;
+                result
+            })
+        })
+        .await
+    }
+    async fn device_bins(
+        &self,
+        devices: Vec<DeviceKey>,
+        first: Minute,
+        last: Minute,
+    ) -> Result<Vec<Vec<(Minute, i64, i64)>>> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                connection.execute_batch("BEGIN")?;
+                let mut statement = connection.prepare_cached(
+                    "SELECT minute, entries, exits FROM pending_bins WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3
+                     UNION ALL
+                     SELECT minute, entries, exits FROM bins b WHERE device_id = ?1 AND minute >= ?2 AND minute <= ?3
+                       AND NOT EXISTS (SELECT 1 FROM pending_bins p WHERE p.device_id = b.device_id AND p.minute = b.minute)
+                     ORDER BY minute",
+                )?;
+                let result = devices
+                    .iter()
+                    .map(|&device| {
+                        statement
+                            .query_map(params![device, first.unix_seconds(), last.unix_seconds()], |row| {
+                                Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?))
+                            })?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>();
+                connection.execute_batch("COMMIT")?;
+                Ok(result?)
+            })
+        })
+        .await
+    }
+    async fn live_occupancy(&self, periods: Vec<(StoreKey, Period)>) -> Result<Vec<Option<(Minute, i64)>>> {
+        self.run(Access::Read, move |inner| {
+            inner.reader(|connection| {
+                connection.execute_batch("BEGIN")?;
+                let result = periods.iter().map(|&(store, period)| live_occupancy(connection, store, period)).collect();
+                connection.execute_batch("COMMIT")?;
+                result
+            })
+        })
+        .await
+    }
+}
+
+fn rollup_range(connection: &Connection, request: &RollupRequest) -> Result<Vec<(Minute, Totals)>> {
+    let range = request.range;
+    let bounds = params![request.store, range.from.unix_seconds(), range.to.unix_seconds()];
+    let rows = if range.level == Level::Minute {
+        connection
+            .prepare_cached(
+                "SELECT minute, entries, exits, occupancy FROM store_minutes
+                 WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+            )?
+            .query_map(bounds, |row| {
+                let minute = stored_minute(row.get(0)?);
+                Ok((minute, Totals::of_minute(minute, row.get(1)?, row.get(2)?, row.get(3)?)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        connection
+            .prepare_cached(&format!(
+                "SELECT {PIECE_COLUMNS} FROM store_rollups
+                 WHERE store_id = ?1 AND level = ?4 AND start >= ?2 AND start < ?3 ORDER BY start"
+            ))?
+            .query_map(
+                params![request.store, range.from.unix_seconds(), range.to.unix_seconds(), range.level.code()],
+                |row| {
+                    let mut columns = [0i64; 8];
+                    for (index, column) in columns.iter_mut().enumerate() {
+                        *column = row.get(index)?;
+                    }
+                    Ok(stored_piece(columns))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(rows)
+}
+
+/// A store's occupancy now: its minutes of `period` from the published bins, a pending bin replacing
+/// the published one of its device and minute.
+fn live_occupancy(connection: &Connection, store: StoreKey, period: Period) -> Result<Option<(Minute, i64)>> {
+    let bounds = params![store, period.start.unix_seconds(), period.end.unix_seconds()];
+    let minutes = connection
+        .prepare_cached(
+            "WITH store_devices AS (SELECT id FROM devices WHERE store_id = ?1),
+             current AS (
+                 SELECT minute, entries, exits FROM pending_bins
+                 WHERE device_id IN (SELECT id FROM store_devices) AND minute >= ?2 AND minute < ?3
+                 UNION ALL
+                 SELECT minute, entries, exits FROM bins b
+                 WHERE device_id IN (SELECT id FROM store_devices) AND minute >= ?2 AND minute < ?3
+                   AND NOT EXISTS (SELECT 1 FROM pending_bins p WHERE p.device_id = b.device_id AND p.minute = b.minute))
+             SELECT minute, sum(entries), sum(exits) FROM current
+             GROUP BY minute HAVING sum(entries) + sum(exits) > 0 ORDER BY minute",
+        )?
+        .query_map(bounds, |row| Ok((stored_minute(row.get(0)?), row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<(Minute, i64, i64)>>>()?;
+    let corrections = connection
+        .prepare_cached(
+            "SELECT minute, value FROM occupancy_corrections
+             WHERE store_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+        )?
+        .query_map(bounds, |row| Ok((stored_minute(row.get(0)?), row.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(Minute, i64)>>>()?;
+    Ok(live_from_minutes(&minutes, &corrections))
 }
 
 /// Request contexts as of one `data_version`: the catalog and publication mark, and the accounts of the

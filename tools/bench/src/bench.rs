@@ -400,6 +400,8 @@ async fn setup_catalog(storage: &dyn Storage, stores: usize) -> anyhow::Result<V
                 name: code.clone(),
                 timezone: zone.into(),
                 reset: ResetTime::MIDNIGHT,
+                hours: None,
+                capacity: None,
             })
             .await?;
         let devices = [format!("{code}-a"), format!("{code}-b")];

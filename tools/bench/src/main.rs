@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod reports;
 mod sensors;
 mod soak;
 
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Measure ingest and query performance on a generated database.
     Bench(bench::BenchArgs),
+    /// Measure the reports: a year by day, a month of all stores by day, a CSV export of every minute.
+    Reports(reports::ReportsArgs),
     /// Measure sensors pushing in their own formats: mixed vendors, and a day-long Xovis package.
     Sensors(sensors::SensorArgs),
     /// Run a sustained mixed load against a server process and report throughput, latency and memory.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Bench(args) => bench::run(cli.database, args).await,
+            Command::Reports(args) => reports::run(cli.database, args).await,
             Command::Sensors(args) => sensors::run(cli.database, args).await,
             Command::Soak(args) => soak::run(args).await,
         }

@@ -110,6 +110,8 @@ pub async fn run(database: Option<String>, args: SensorArgs) -> anyhow::Result<(
             name: "Sensors".into(),
             timezone: "UTC".into(),
             reset: ResetTime::from_minutes(0).expect("midnight"),
+            hours: None,
+            capacity: None,
         })
         .await?;
     // The catch-up packages: one to warm up (not measured), then `runs` measured.
