@@ -9,6 +9,7 @@
 //! per period let a page be located by seeking to its period instead of skipping rows, so a page costs
 //! the same wherever it lies in a long walk.
 
+mod context_snapshot;
 pub mod postgres;
 pub mod sqlite;
 

@@ -99,10 +99,11 @@ async fn publish_first_batch(app: &TestApp, client: &AsyncClient, topic: &str, b
 }
 
 async fn mqtt_bins_are_stored_and_mismatched_topics_rejected(backend: Backend) {
+    // The lock first: the restart test stops the broker while it holds it.
+    let _guard = ONE_AT_A_TIME.lock().await;
     if !mqtt_available().await {
         return;
     }
-    let _guard = ONE_AT_A_TIME.lock().await;
     let app = spawn_with_mqtt(backend).await;
     let client = publisher();
     publish_first_batch(&app, &client, "footfall/cnt-1/bins", payload("cnt-1", 0..10, 1), 10).await;
@@ -125,10 +126,11 @@ fn restart_broker_command(action: &str) {
 }
 
 async fn a_broker_restart_loses_nothing(backend: Backend) {
+    // The lock first: the restart test stops the broker while it holds it.
+    let _guard = ONE_AT_A_TIME.lock().await;
     if !mqtt_available().await {
         return;
     }
-    let _guard = ONE_AT_A_TIME.lock().await;
     let app = spawn_with_mqtt(backend).await;
     let client = publisher();
     publish_first_batch(&app, &client, "footfall/cnt-1/bins", payload("cnt-1", 0..30, 1), 30).await;
@@ -153,10 +155,11 @@ async fn a_broker_restart_loses_nothing(backend: Backend) {
 /// device, an unknown serial is dropped and listed.
 async fn vendor_mqtt_xovis_and_milesight_payloads_are_stored(backend: Backend) {
     use crate::vendors::{MILESIGHT, XOVIS_A, XOVIS_C, add_sensor, rows, visits};
+    // The lock first: the restart test stops the broker while it holds it.
+    let _guard = ONE_AT_A_TIME.lock().await;
     if !mqtt_available().await {
         return;
     }
-    let _guard = ONE_AT_A_TIME.lock().await;
     let client_id = format!("footfall-test-{:x}", rand::random::<u64>());
     let mqtt = Some(format!("mqtt://127.0.0.1:1883?client_id={client_id}"));
     let app = TestApp::spawn_with(backend, ServerConfig { mqtt, ..ServerConfig::immediate() }).await;

@@ -43,14 +43,14 @@ impl CatalogStore for PostgresStorage {
             .await;
         reject_duplicate(inserted, || format!("store {} already exists", store.code))?;
         bump_catalog(&transaction).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
     async fn add_device(&self, device_id: DeviceId, store: StoreCode, token_hash: String) -> Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         insert_device(&transaction, &device_id, &store, &token_hash).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
     async fn add_user(&self, user: NewUser) -> Result<()> {
@@ -76,7 +76,8 @@ impl CatalogStore for PostgresStorage {
                 &[&user_key, &store_keys],
             )
             .await?;
-        transaction.commit().await?;
+        changes::announce_change(&transaction).await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
     async fn user_credentials(&self, username: &str) -> Result<Option<UserCredentials>> {
@@ -102,7 +103,7 @@ impl CatalogStore for PostgresStorage {
             .await?;
         expect_one(changed, || format!("device {device_id} does not exist"))?;
         bump_catalog(&transaction).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
     async fn device_statuses(&self) -> Result<Vec<DeviceStatus>> {
@@ -130,7 +131,7 @@ impl CatalogStore for PostgresStorage {
             transaction.execute(statement, &[&device_id.as_str()]).await?;
         }
         bump_catalog(&transaction).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
     async fn set_password(&self, username: Username, password_hash: String) -> Result<()> {
@@ -139,13 +140,13 @@ impl CatalogStore for PostgresStorage {
             .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&password_hash, &username.as_str()])
             .await?;
         expect_one(changed, || format!("user {username} does not exist"))?;
-        Ok(())
+        self.announce_committed_change(&client).await
     }
     async fn remove_user(&self, username: Username) -> Result<()> {
         let client = self.pool.get().await?;
         let changed = client.execute("DELETE FROM users WHERE username = $1", &[&username.as_str()]).await?;
         expect_one(changed, || format!("user {username} does not exist"))?;
-        Ok(())
+        self.announce_committed_change(&client).await
     }
     async fn add_api_token(&self, token: NewApiToken) -> Result<()> {
         let client = self.pool.get().await?;
@@ -239,7 +240,7 @@ impl CatalogStore for PostgresStorage {
         bump_catalog(&transaction).await?;
         let republished =
             if change.moves_periods() { republish_store(&transaction, key).await? } else { Republished::default() };
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(republished)
     }
     async fn move_device(&self, device_id: DeviceId, store: StoreCode, from: Minute) -> Result<Republished> {
@@ -297,7 +298,7 @@ impl CatalogStore for PostgresStorage {
             .await?;
         bump_catalog(&transaction).await?;
         let republished = republish_moved(&transaction, [old_store, new_store], &moved).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(republished)
     }
 }

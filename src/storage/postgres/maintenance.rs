@@ -136,6 +136,7 @@ async fn prune(storage: &PostgresStorage, transaction: &Transaction<'_>, before:
                 &[&(summary.bins as i64)],
             )
             .await?;
+        changes::announce_change(transaction).await?;
     }
     Ok(summary)
 }
@@ -148,7 +149,7 @@ impl Maintenance for PostgresStorage {
         // No publication in between: it could recompute a period from bins this is deleting.
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLISH_LOCK]).await?;
         let summary = prune(self, &transaction, before).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(summary)
     }
     async fn backup(&self, _path: std::path::PathBuf) -> Result<()> {

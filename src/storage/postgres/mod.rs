@@ -29,10 +29,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::context_snapshot::ContextSnapshot;
 use super::*;
 use crate::domain::occupancy::running_occupancy;
 
 mod catalog;
+mod changes;
 mod ingest;
 mod maintenance;
 mod publication;
@@ -70,6 +72,9 @@ pub const POOL_SIZE_ENV: &str = "FOOTFALL_PG_POOL_SIZE";
 pub struct PostgresStorage {
     pool: TimedPool,
     catalog: Mutex<Arc<Catalog>>,
+    /// The pool's connection settings, for the change listener's own connection.
+    config: tokio_postgres::Config,
+    changes: Arc<changes::ChangeWatch>,
 }
 
 /// The pool, recording how long each call waits for a connection: a full pool shows there first.
@@ -207,6 +212,7 @@ async fn store_key(transaction: &Transaction<'_>, code: &StoreCode) -> Result<St
 
 async fn bump_catalog(transaction: &Transaction<'_>) -> Result<()> {
     transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'", &[]).await?;
+    changes::announce_change(transaction).await?;
     Ok(())
 }
 
@@ -294,7 +300,8 @@ impl PostgresStorage {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size)
             .runtime(Runtime::Tokio1)
@@ -302,11 +309,30 @@ impl PostgresStorage {
             .wait_timeout(Some(Duration::from_secs(30)))
             .create_timeout(Some(Duration::from_secs(10)))
             .build()?;
-        let storage = PostgresStorage { pool: TimedPool(pool), catalog: Mutex::new(Arc::new(Catalog::default())) };
+        let storage = PostgresStorage {
+            pool: TimedPool(pool),
+            catalog: Mutex::new(Arc::new(Catalog::default())),
+            config,
+            changes: Arc::default(),
+        };
         // The first connection says whether the server is there at all.
         let client = storage.pool.get().await.map_err(|error| connection_failure(&server, error))?;
         storage.migrate(client).await?;
         Ok(storage)
+    }
+
+    /// Commits a transaction that announced a change, and counts it at once for this process.
+    async fn commit_change(&self, transaction: Transaction<'_>) -> Result<()> {
+        transaction.commit().await?;
+        self.changes.changed();
+        Ok(())
+    }
+
+    /// Announces a change a statement of `client` outside a transaction just committed.
+    async fn announce_committed_change(&self, client: &deadpool_postgres::Client) -> Result<()> {
+        changes::announce_change(client).await?;
+        self.changes.changed();
+        Ok(())
     }
 
     async fn migrate(&self, mut client: deadpool_postgres::Client) -> anyhow::Result<()> {

@@ -57,6 +57,7 @@ impl PostgresStorage {
                 &[&inserted, &now.as_millisecond()],
             )
             .await?;
+        changes::announce_change(transaction).await?;
         Ok(PublishSummary { bins: pending as u64, periods: touched.len() as u64 })
     }
 }
@@ -416,6 +417,7 @@ async fn republish(transaction: &Transaction<'_>, catalog: &Catalog, touched: &[
         recompute_periods(transaction, catalog, batch).await?;
     }
     transaction.execute("UPDATE meta SET value = value + 1 WHERE key = 'publication_generation'", &[]).await?;
+    changes::announce_change(transaction).await?;
     Ok(())
 }
 
@@ -438,7 +440,7 @@ impl PublicationStore for PostgresStorage {
         if changed > 0 {
             bump_catalog(&transaction).await?;
         }
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(())
     }
 
@@ -460,7 +462,7 @@ impl PublicationStore for PostgresStorage {
             }
         }
         let summary = self.publish_in(&transaction, now).await?;
-        transaction.commit().await?;
+        self.commit_change(transaction).await?;
         Ok(Some(summary))
     }
     async fn has_pending(&self) -> Result<bool> {

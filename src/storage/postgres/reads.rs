@@ -232,7 +232,15 @@ async fn first_page_of_one_store(
 
 #[async_trait]
 impl ReadStore for PostgresStorage {
+    /// Read from the database once per change notice (`changes`): between two, a request's context
+    /// comes from the snapshot, without a round trip.
     async fn request_context(&self, username: &str) -> Result<RequestContext> {
+        let version = self.changes.version(&self.config);
+        if let Some(version) = version
+            && let Some(context) = self.changes.contexts.lock().unwrap().get(version, username)
+        {
+            return Ok(context);
+        }
         let mut client = self.pool.get().await?;
         // One round trip: the three meta values, and the user if there is one.
         let statement = client
@@ -246,11 +254,15 @@ impl ReadStore for PostgresStorage {
             )
             .await?;
         let row = client.query_one(&statement, &[&username]).await?;
-        Ok(RequestContext {
+        let context = RequestContext {
             user: user_at(&row, 3),
             catalog: self.catalog_at(&mut client, row.get(0)).await?,
             mark: publication_mark_from(row.get(1), row.get(2)),
-        })
+        };
+        if let Some(version) = version {
+            self.changes.contexts.lock().unwrap().put(version, username, &context);
+        }
+        Ok(context)
     }
     async fn token_context(&self, token_hash: &str) -> Result<TokenContext> {
         let mut client = self.pool.get().await?;

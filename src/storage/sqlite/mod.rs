@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::context_snapshot::ContextSnapshot;
 use super::*;
 use crate::domain::occupancy::running_occupancy;
 
@@ -144,7 +145,7 @@ struct Inner {
     /// (`PRAGMA data_version`): reads of request contexts are shared while nothing was.
     watch: Mutex<Connection>,
     /// Request contexts as of one `data_version`.
-    contexts: Mutex<reads::ContextSnapshot>,
+    contexts: Mutex<ContextSnapshot>,
 }
 
 #[derive(Clone, Copy)]
@@ -221,7 +222,7 @@ impl SqliteStorage {
                 write_slots: tokio::sync::Semaphore::new(2),
                 queued_pushes: Mutex::new(Vec::new()),
                 watch: Mutex::new(watch),
-                contexts: Mutex::new(reads::ContextSnapshot::default()),
+                contexts: Mutex::new(ContextSnapshot::default()),
             })
         })
         .await??;

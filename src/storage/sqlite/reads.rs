@@ -361,43 +361,6 @@ fn live_occupancy(connection: &Connection, store: StoreKey, period: Period) -> R
     Ok(live_from_minutes(&minutes, &corrections))
 }
 
-/// Request contexts as of one `data_version`: the catalog and publication mark, and the accounts of the
-/// names asked for. Any commit, by this process or another, changes the version and so empties it.
-#[derive(Default)]
-pub(super) struct ContextSnapshot {
-    version: Option<i64>,
-    catalog: Option<Arc<Catalog>>,
-    mark: PublicationMark,
-    users: HashMap<String, Option<UserCredentials>>,
-}
-
-/// Accounts kept per snapshot: a flood of made-up names cannot grow it further.
-const SNAPSHOT_USERS: usize = 4096;
-
-impl ContextSnapshot {
-    fn get(&self, version: i64, username: &str) -> Option<RequestContext> {
-        if self.version != Some(version) {
-            return None;
-        }
-        let user = self.users.get(username)?.clone();
-        Some(RequestContext { user, catalog: self.catalog.clone()?, mark: self.mark })
-    }
-
-    fn put(&mut self, version: i64, username: &str, context: &RequestContext) {
-        if self.version != Some(version) {
-            *self = ContextSnapshot {
-                version: Some(version),
-                catalog: Some(context.catalog.clone()),
-                mark: context.mark,
-                users: HashMap::new(),
-            };
-        }
-        if self.users.len() < SNAPSHOT_USERS {
-            self.users.insert(username.to_owned(), context.user.clone());
-        }
-    }
-}
-
 impl Inner {
     /// SQLite's count of commits by other connections, as this process's watch connection sees it;
     /// `None` if it cannot be read now (the caller then reads the database as usual).
