@@ -5,10 +5,11 @@
 //! store with Citus; minutes are bigint Unix seconds, as in SQLite.
 //!
 //! Concurrency across processes rests on one transaction-level advisory lock, the publish lock:
-//! `publish` holds it exclusively, `ingest` and `add_correction` share it. So a publication sees a
-//! fixed set of pending bins and unpublished corrections from its first statement to its commit (under
-//! READ COMMITTED a concurrent ingest could otherwise land between reading the pending keys and
-//! clearing them, and be lost), publications never overlap, and ingests do not wait for each other.
+//! `publish` holds it exclusively, so publications never overlap; `add_correction` shares it, so a
+//! publication marks published only the corrections it applied. Ingests take no lock: a publication
+//! takes the pending bins it publishes in one `DELETE ... RETURNING` (under READ COMMITTED, reading the
+//! keys and clearing them in two statements could lose a bin that landed in between), so ingests are
+//! acknowledged while a publication runs, and wait only when they re-send a key being taken.
 //! Readers take no lock: `rows` reads one REPEATABLE READ snapshot.
 //!
 //! tokio-postgres rather than sqlx: binary COPY for bulk ingest, pipelining of independent statements

@@ -7,8 +7,8 @@ use super::*;
 /// 1500 rows) while keeping round trips few.
 const PERIODS_PER_BATCH: usize = 500;
 
-/// Pending bins beyond this are cleared with TRUNCATE: constant time, and no dead rows to vacuum.
-const TRUNCATE_THRESHOLD: i64 = 100_000;
+/// Publications of more bins than this refresh the planner's statistics.
+const ANALYZE_THRESHOLD: i64 = 100_000;
 
 impl PostgresStorage {
     async fn publish_in(&self, transaction: &Transaction<'_>, now: Timestamp) -> Result<PublishSummary> {
@@ -16,6 +16,21 @@ impl PostgresStorage {
         // The rollup's aggregation sorts up to a batch of periods' bins (~10^6 rows), which would spill
         // to disk at the default 4 MB.
         transaction.batch_execute("SET LOCAL work_mem = '128MB'").await?;
+        // The pending bins are taken in one statement: what it deleted is what this publication
+        // publishes, and bins ingested from then on stay pending for the next one. Ingests take no lock
+        // against this; only one re-sending a key being taken waits, for that row.
+        let taken = transaction
+            .execute(
+                "CREATE TEMPORARY TABLE publishing_bins ON COMMIT DROP AS
+                 WITH taken AS (DELETE FROM pending_bins RETURNING store_id, device_id, minute, entries, exits)
+                 SELECT * FROM taken",
+                &[],
+            )
+            .await?;
+        if taken as i64 > ANALYZE_THRESHOLD {
+            // A temporary table has no statistics until analysed: the merge's plan needs them.
+            transaction.batch_execute("ANALYZE publishing_bins").await?;
+        }
         let catalog = self.catalog_in(transaction).await?;
         let Pending { bins: pending, mut touched, devices } = pending_summary(transaction, &catalog).await?;
         for row in
@@ -38,14 +53,12 @@ impl PostgresStorage {
             rollup_ms = (started.elapsed() - merged).as_millis() as u64,
             "published"
         );
-        if pending > TRUNCATE_THRESHOLD {
+        if pending > ANALYZE_THRESHOLD {
             // After a bulk publication the planner's statistics are stale until autovacuum comes by,
             // and a store's page read planned for 90 rows instead of 35,000 took 38 ms, not 3.
             transaction.batch_execute("ANALYZE bins, store_minutes, store_periods").await?;
-            transaction.batch_execute("TRUNCATE pending_bins").await?;
-        } else {
-            transaction.execute("DELETE FROM pending_bins", &[]).await?;
         }
+        mark_published_through(transaction, &devices).await?;
         transaction.execute("UPDATE occupancy_corrections SET published = true WHERE NOT published", &[]).await?;
         transaction
             .execute(
@@ -77,7 +90,7 @@ struct Pending {
 async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Result<Pending> {
     let rows = transaction
         .query(
-            "SELECT store_id, device_id, min(minute), max(minute), count(*) FROM pending_bins
+            "SELECT store_id, device_id, min(minute), max(minute), count(*) FROM publishing_bins
              GROUP BY store_id, device_id, minute / 3600 ORDER BY store_id, min(minute)",
             &[],
         )
@@ -113,7 +126,6 @@ async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Re
 async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<i64> {
     let devices: Vec<DeviceKey> = spans.keys().copied().collect();
     let firsts: Vec<i64> = spans.values().map(|&(first, _)| first).collect();
-    let lasts: Vec<i64> = spans.values().map(|&(_, last)| last).collect();
     let overlapping: i64 = transaction
         .query_one(
             "SELECT count(*) FROM devices d JOIN unnest($1::bigint[], $2::bigint[]) AS p (id, first) ON d.id = p.id
@@ -128,7 +140,7 @@ async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey
         transaction
             .execute(
                 "INSERT INTO bins (store_id, device_id, minute, entries, exits)
-                 SELECT store_id, device_id, minute, entries, exits FROM pending_bins
+                 SELECT store_id, device_id, minute, entries, exits FROM publishing_bins
                  ORDER BY store_id, device_id, minute",
                 &[],
             )
@@ -140,7 +152,7 @@ async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey
             .query_one(
                 "WITH merged AS (
                      INSERT INTO bins (store_id, device_id, minute, entries, exits)
-                     SELECT store_id, device_id, minute, entries, exits FROM pending_bins
+                     SELECT store_id, device_id, minute, entries, exits FROM publishing_bins
                      ORDER BY store_id, device_id, minute
                      ON CONFLICT (store_id, device_id, minute)
                      DO UPDATE SET entries = excluded.entries, exits = excluded.exits
@@ -151,6 +163,14 @@ async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey
             .await?
             .get(0)
     };
+    Ok(inserted)
+}
+
+/// Records each device's last published minute. Ingests update the same rows (a device's last push):
+/// done last, just before the commit, its row locks stall none of them for long.
+async fn mark_published_through(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<()> {
+    let devices: Vec<DeviceKey> = spans.keys().copied().collect();
+    let lasts: Vec<i64> = spans.values().map(|&(_, last)| last).collect();
     transaction
         .execute(
             "UPDATE devices d SET published_through = greatest(d.published_through, p.last)
@@ -158,7 +178,7 @@ async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey
             &[&devices, &lasts],
         )
         .await?;
-    Ok(inserted)
+    Ok(())
 }
 
 /// Recomputes the rollup rows and row counts of these periods from the published bins and

@@ -108,8 +108,8 @@ impl SensorStore for PostgresStorage {
 
 /// The statements of a push, prepared once per connection. Each step's statements are sent together
 /// (tokio-postgres pipelines futures polled at once, in the order polled): a push takes five round
-/// trips whatever it holds.
-const LOCK: &str = "SELECT pg_advisory_xact_lock_shared($1)";
+/// trips whatever it holds. A push takes no lock against a publication (see `publish_in`).
+///
 /// One push of a sensor at a time: each recomputes minutes from what the others stored.
 const LOCK_SENSOR: &str = "SELECT last_agent, last_package FROM sensors WHERE device_id = $1 FOR UPDATE";
 const OLD_MINUTES: &str = "SELECT minute FROM sensor_intervals WHERE device_id = $1 AND key = ANY($2)";
@@ -140,8 +140,7 @@ const FINISH: &str = "UPDATE sensors SET last_push_at = $2, last_agent = $3, las
 
 async fn write_push(transaction: &Transaction<'_>, push: &SensorPush) -> Result<u64> {
     let device = push.device_id.as_str();
-    let (lock, lock_sensor, old_minutes, upsert_intervals) = tokio::try_join!(
-        transaction.prepare_cached(LOCK),
+    let (lock_sensor, old_minutes, upsert_intervals) = tokio::try_join!(
         transaction.prepare_cached(LOCK_SENSOR),
         transaction.prepare_cached(OLD_MINUTES),
         transaction.prepare_cached(UPSERT_INTERVALS),
@@ -152,8 +151,7 @@ async fn write_push(transaction: &Transaction<'_>, push: &SensorPush) -> Result<
     let entries: Vec<i64> = intervals.iter().map(|i| i64::from(i.counts.entries)).collect();
     let exits: Vec<i64> = intervals.iter().map(|i| i64::from(i.counts.exits)).collect();
     // The old minutes are read before the upsert replaces them: statements run in the order sent.
-    let (_, sensor, old, _) = tokio::try_join!(
-        async { transaction.execute(&lock, &[&PUBLISH_LOCK]).await },
+    let (sensor, old, _) = tokio::try_join!(
         async { transaction.query_one(&lock_sensor, &[&device]).await },
         async { transaction.query(&old_minutes, &[&device, &keys]).await },
         async { transaction.execute(&upsert_intervals, &[&device, &keys, &minutes, &entries, &exits]).await },

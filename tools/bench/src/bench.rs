@@ -138,7 +138,9 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         overall_bins_per_s: batched.len() as f64 / ingest_seconds,
     };
     progress(format_args!("ingested {} bins at {:.0} bins/s; publishing ...", ingest.bins, ingest.overall_bins_per_s));
-    let publish = timed_publish(storage.as_ref()).await?;
+    // Small batches keep arriving from "sensors" while the backlog is published: what each waited.
+    let late_minute = traffic.last.plus_minutes(200 * 1440);
+    let (publish, ingest_during_publish) = publish_while_ingesting(&storage, device_keys[0][0], late_minute).await?;
 
     // The CLI file path: one NDJSON file, read, parsed, resolved and stored.
     let (cli_file, publish_after_file) = if from_file.is_empty() {
@@ -344,6 +346,7 @@ pub async fn run(database: Option<String>, args: BenchArgs) -> anyhow::Result<()
         },
         ingest,
         publish,
+        ingest_during_publish,
         cli_file,
         publish_after_file,
         visits,
@@ -517,6 +520,48 @@ fn write_ndjson(path: &std::path::Path, bins: &[Bin], catalog: &Catalog) -> anyh
     }
     file.flush()?;
     Ok(std::fs::metadata(path)?.len())
+}
+
+/// Bins per ingest during the publication, and the pause between two: a few sensors pushing.
+const PUSH_BINS: i64 = 100;
+const PUSH_PAUSE: Duration = Duration::from_millis(20);
+
+/// Publishes the backlog while batches of [`PUSH_BINS`] bins for minutes from `from` keep being
+/// ingested, as sensors push: how long each of those ingests took to be acknowledged.
+async fn publish_while_ingesting(
+    storage: &Arc<dyn Storage>,
+    device: DeviceKey,
+    from: Minute,
+) -> anyhow::Result<(PublishReport, Latency)> {
+    let publishing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let pushes = {
+        let (storage, publishing) = (storage.clone(), publishing.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut minute = from;
+            while publishing.load(std::sync::atomic::Ordering::Acquire) {
+                let batch = (0..PUSH_BINS)
+                    .map(|offset| Bin {
+                        device,
+                        minute: minute.plus_minutes(offset),
+                        counts: footfall::domain::Counts { entries: 1, exits: 1 },
+                    })
+                    .collect();
+                minute = minute.plus_minutes(PUSH_BINS);
+                let started = Instant::now();
+                storage.ingest(batch, Timestamp::now()).await?;
+                samples.push(started.elapsed());
+                tokio::time::sleep(PUSH_PAUSE).await;
+            }
+            anyhow::Ok(samples)
+        })
+    };
+    // Let the pushes start before the publication does.
+    tokio::time::sleep(PUSH_PAUSE * 5).await;
+    let publish = timed_publish(storage.as_ref()).await;
+    publishing.store(false, std::sync::atomic::Ordering::Release);
+    let samples = pushes.await??;
+    Ok((publish?, Latency::of(samples, 0)))
 }
 
 async fn timed_publish(storage: &dyn Storage) -> anyhow::Result<PublishReport> {
@@ -698,6 +743,8 @@ struct Report {
     data: DataReport,
     ingest: IngestReport,
     publish: PublishReport,
+    /// Ingests of a sensor's push while that publication ran.
+    ingest_during_publish: Latency,
     cli_file: Option<FileReport>,
     publish_after_file: Option<PublishReport>,
     visits: QueryReport,
@@ -904,6 +951,12 @@ fn print_table(report: &Report) {
         &format!("publish {} bins ({} store-days)", r.publish.bins, r.publish.store_days),
         format!("{:.2} s", r.publish.seconds),
         "",
+    );
+    let pushes = &r.ingest_during_publish;
+    row(
+        &format!("  ingests of {PUSH_BINS} bins meanwhile ({}), p50 / p99 / max", pushes.samples),
+        format!("{:.0}/{:.0}/{:.0} ms", pushes.p50_ms, pushes.p99_ms, pushes.max_ms),
+        &format!("p99 <= 250 ms {}", verdict(pushes.p99_ms <= 250.0)),
     );
     if let Some(file) = &r.cli_file {
         row(
