@@ -272,3 +272,45 @@ async fn forwarded_headers_from_anyone_else_are_ignored() {
     }
     assert_eq!(relayed(&app, "u4", "wrong", &[("x-forwarded-for", "192.0.2.5")]).await.status(), 429);
 }
+
+/// Bins a crash left in the SQLite inbox (appended while a publication ran, not yet moved) are pending
+/// when the store is opened again, the later of two copies of a key winning, and moved only once.
+#[tokio::test]
+async fn bins_a_crash_left_in_the_inbox_are_pending_after_a_restart() {
+    let app = TestApp::spawn_with(Backend::Sqlite, ServerConfig::default()).await;
+    app.add_store("athens", "Europe/Athens");
+    app.add_device("ath-1", "athens");
+    app.add_user("analyst", "pw", &[]);
+    let device = app.storage.catalog().await.unwrap().device_by_id("ath-1").unwrap().key;
+    let path = app.database_url.strip_prefix("sqlite://").unwrap().to_owned();
+    let inbox = rusqlite::Connection::open(format!("{path}-inbox")).unwrap();
+    let minute = 1_698_321_600; // 2023-10-26T12:00:00Z
+    for entries in [3, 5] {
+        inbox
+            .execute(
+                "INSERT INTO inbox_bins (device_id, minute, entries, exits, received_at) VALUES (?1, ?2, ?3, 1, 0)",
+                rusqlite::params![device.0, minute, entries],
+            )
+            .unwrap();
+    }
+
+    let reopened = footfall::storage::open(&app.database_url).await.unwrap();
+    let state = reopened.publication().await.unwrap();
+    assert_eq!(state.pending_bins, 1, "the two copies of one key are one pending bin");
+    let left: i64 = inbox.query_row("SELECT count(*) FROM inbox_bins", [], |row| row.get(0)).unwrap();
+    assert_eq!(left, 0, "moved rows leave the inbox");
+    drop(reopened);
+    let again = footfall::storage::open(&app.database_url).await.unwrap();
+    again.publish(jiff::Timestamp::now(), None).await.unwrap().unwrap();
+    let state = again.publication().await.unwrap();
+    assert_eq!((state.pending_bins, state.published_bins), (0, 1));
+    let response = app
+        .get(
+            "/api/bi/acquisition-metrics/visits/?datetime_gte=2023-10-26T00:00:00Z&datetime_lte=2023-10-27T00:00:00Z",
+            Some(("analyst", "pw")),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let rows = response.body["results"].as_array().unwrap();
+    assert_eq!((rows.len(), rows[0]["in_metric"].as_u64()), (1, Some(5)), "{rows:?}");
+}

@@ -27,6 +27,7 @@ backend_tests!(
     racing_publishers_claim_a_slot_once,
     ingests_racing_publications_lose_nothing,
     no_server_answers_from_an_older_publication_a_second_after_a_newer_one,
+    ingests_are_acknowledged_while_a_large_publication_runs,
 );
 
 const USER: (&str, &str) = ("analyst", "s3cret");
@@ -188,6 +189,47 @@ async fn no_server_answers_from_an_older_publication_a_second_after_a_newer_one(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A backlog large enough that its publication lasts a while, then small batches arriving during it:
+/// each is acknowledged before the publication ends, none is published by it, and the next one
+/// publishes them all.
+async fn ingests_are_acknowledged_while_a_large_publication_runs(backend: Backend) {
+    let app = TestApp::spawn_with(backend, never()).await;
+    set_up_two_stores(&app);
+    let catalog = app.storage.catalog().await.unwrap();
+    let [backlog_device, pushing_device] = ["ath-1", "ny-1"].map(|id| catalog.device_by_id(id).unwrap().key);
+    let base = Minute::parse_bin_minute("2023-01-01T00:00:00Z").unwrap();
+    let bin = |device, minute| Bin { device, minute, counts: Counts { entries: 2, exits: 1 } };
+    let backlog: Vec<Bin> = (0..300_000).map(|i| bin(backlog_device, base.plus_minutes(i))).collect();
+    app.storage.ingest(backlog, Timestamp::now()).await.unwrap();
+
+    let publication = {
+        let storage = app.storage.clone();
+        tokio::spawn(async move { storage.publish(Timestamp::now(), None).await.unwrap().unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let late = base.plus_minutes(400_000);
+    let mut acknowledged_during = 0;
+    for batch in 0..5 {
+        let bins = (0..10).map(|i| bin(pushing_device, late.plus_minutes(batch * 10 + i))).collect();
+        app.storage.ingest(bins, Timestamp::now()).await.unwrap();
+        if !publication.is_finished() {
+            acknowledged_during += 1;
+        }
+    }
+    let summary = publication.await.unwrap();
+    assert!(acknowledged_during > 0, "no ingest was acknowledged before the publication ended");
+    assert_eq!(summary.bins, 300_000, "the publication took only the backlog");
+    let state = app.storage.publication().await.unwrap();
+    assert_eq!((state.pending_bins, state.published_bins), (50, 300_000));
+    let devices = app.storage.device_statuses().await.unwrap();
+    let pushing = devices.iter().find(|device| device.device_id.as_str() == "ny-1").unwrap();
+    assert_eq!(pushing.last_bin_minute, Some(late.plus_minutes(49)), "the pushing device's last bin is recorded");
+
+    app.storage.publish(Timestamp::now(), None).await.unwrap().unwrap();
+    let state = app.storage.publication().await.unwrap();
+    assert_eq!((state.pending_bins, state.published_bins), (0, 300_050));
 }
 
 /// Sleeps until the middle of a slot of `interval` and returns that slot's number: a second away from

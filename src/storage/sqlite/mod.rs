@@ -19,6 +19,7 @@ use super::*;
 use crate::domain::occupancy::running_occupancy;
 
 mod catalog;
+mod inbox;
 mod ingest;
 mod maintenance;
 mod publication;
@@ -146,6 +147,8 @@ struct Inner {
     watch: Mutex<Connection>,
     /// Request contexts as of one `data_version`.
     contexts: Mutex<ContextSnapshot>,
+    /// Where ingests go while a publication holds the writer; none when open read-only.
+    inbox: Option<inbox::Inbox>,
 }
 
 #[derive(Clone, Copy)]
@@ -210,6 +213,10 @@ impl SqliteStorage {
             } else {
                 migrate(&mut writer)?;
             }
+            let inbox = match url.mode {
+                SqliteMode::ReadOnly => None,
+                _ => Some(inbox::Inbox::open(&url, &mut writer)?),
+            };
             let catalog = Arc::new(load_catalog(&writer)?);
             let watch = open_connection(&url, false)?;
             Ok(Inner {
@@ -223,6 +230,7 @@ impl SqliteStorage {
                 queued_pushes: Mutex::new(Vec::new()),
                 watch: Mutex::new(watch),
                 contexts: Mutex::new(ContextSnapshot::default()),
+                inbox,
             })
         })
         .await??;

@@ -217,7 +217,7 @@ impl PublicationStore for SqliteStorage {
 
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
         self.run(Access::Write, move |inner| {
-            inner.write(|transaction| {
+            let publication = |transaction: &Transaction| {
                 if let Some(slot) = slot {
                     let claimed = transaction.execute(
                         "UPDATE meta SET value = ?1 WHERE key = 'last_scheduled_slot' AND value < ?1",
@@ -228,7 +228,12 @@ impl PublicationStore for SqliteStorage {
                     }
                 }
                 inner.publish(transaction, now).map(Some)
-            })
+            };
+            match &inner.inbox {
+                // Ingests arriving meanwhile are acknowledged from the inbox, not kept waiting.
+                Some(inbox) => inbox.publishing(&mut *inner.writer()?, publication),
+                None => inner.write(publication),
+            }
         })
         .await
     }
