@@ -89,6 +89,12 @@ impl Inbox {
         self.publishing.load(Ordering::Acquire)
     }
 
+    /// Sends ingests to the inbox from now on: called before a publication waits for the writer, so that
+    /// none arriving meanwhile queues behind it. [`Inbox::publishing`] ends it.
+    pub(super) fn expect_publication(&self) {
+        self.publishing.store(true, Ordering::Release);
+    }
+
     /// Runs `publication` in one transaction of `writer`, ingests going to the inbox meanwhile; moves
     /// what they appended into `pending_bins` as that transaction's last step. Should the publication
     /// fail, what they appended is moved in a transaction of its own.

@@ -216,6 +216,9 @@ impl PublicationStore for SqliteStorage {
     }
 
     async fn publish(&self, now: Timestamp, slot: Option<i64>) -> Result<Option<PublishSummary>> {
+        if let Some(inbox) = &self.inner.inbox {
+            inbox.expect_publication();
+        }
         self.run(Access::Write, move |inner| {
             let publication = |transaction: &Transaction| {
                 if let Some(slot) = slot {
