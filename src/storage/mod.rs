@@ -307,6 +307,12 @@ pub trait ReadStore: Send + Sync + 'static {
     /// The same for a request signed in with an API token, found by its SHA-256 (hex): the token and its
     /// user, the catalog and the publication mark, in one trip.
     async fn token_context(&self, token_hash: &str) -> Result<TokenContext>;
+    /// Returns once this store's request contexts reflect every change committed before the call, by any
+    /// process. SQLite's always do (it asks the database's commit counter on every request); PostgreSQL's
+    /// are shared between change notices and catch up within a second, or at once through this.
+    async fn catch_up(&self) -> Result<()> {
+        Ok(())
+    }
     /// A page of published rows and the count of all rows matching the query.
     async fn rows(&self, query: RowsQuery) -> Result<RowsPage>;
     /// Each request's published minute rows or hour or day pieces (`domain::buckets`), by start.

@@ -192,8 +192,18 @@ impl TestApp {
     }
 
     /// Runs the `footfall` binary against this app's database.
+    /// Runs the CLI on this server's database. On PostgreSQL the server shares request contexts between
+    /// change notices, which arrive within milliseconds (a second at most): it is brought up to date
+    /// before this returns, so that the test's next request sees what the command changed.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_cli(&self.database_url, args, stdin)
+        let output = run_cli(&self.database_url, args, stdin);
+        if self.backend == Backend::Postgres
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| runtime.block_on(self.storage.catch_up())).unwrap();
+        }
+        output
     }
 
     /// Runs the CLI and panics with its output unless it succeeded; returns stdout.

@@ -128,12 +128,14 @@ async fn a_publication_through_one_server_is_seen_by_both(backend: Backend) {
 
     // Through the first server's storage...
     first.storage.publish(Timestamp::now(), None).await.unwrap().unwrap();
+    second.storage.catch_up().await.unwrap();
     assert_eq!((visible_rows(&first).await, visible_rows(&second).await), (2, 2));
 
     // ...and through the CLI.
     first.ingest(&BINS[3..]);
     assert_eq!(visible_rows(&second).await, 2);
     first.publish();
+    second.storage.catch_up().await.unwrap();
     assert_eq!((visible_rows(&first).await, visible_rows(&second).await), (6, 6));
     let marks = (first.storage.publication_mark().await.unwrap(), second.storage.publication_mark().await.unwrap());
     assert_eq!(marks.0, marks.1);

@@ -7,7 +7,7 @@
 //! Without a working listener there is no snapshot: every request reads its context, as before.
 
 use std::sync::Weak;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
@@ -29,7 +29,6 @@ pub(super) async fn announce_change(client: &impl deadpool_postgres::GenericClie
 }
 
 /// This process's view of the change notices.
-#[derive(Default)]
 pub(super) struct ChangeWatch {
     /// Moves on every notice, every change the periodic check sees, every commit of this process that
     /// announced one, and every (re)connection of the listener.
@@ -37,6 +36,26 @@ pub(super) struct ChangeWatch {
     listening: AtomicBool,
     started: AtomicBool,
     pub(super) contexts: Mutex<ContextSnapshot>,
+    /// Tells this process's own marker notices (`caught_up`) from other processes'.
+    instance: u64,
+    markers_sent: AtomicU64,
+    markers_seen: AtomicU64,
+    marker_arrived: tokio::sync::Notify,
+}
+
+impl Default for ChangeWatch {
+    fn default() -> Self {
+        ChangeWatch {
+            epoch: AtomicI64::default(),
+            listening: AtomicBool::default(),
+            started: AtomicBool::default(),
+            contexts: Mutex::default(),
+            instance: rand::random(),
+            markers_sent: AtomicU64::default(),
+            markers_seen: AtomicU64::default(),
+            marker_arrived: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 impl ChangeWatch {
@@ -54,6 +73,42 @@ impl ChangeWatch {
     /// A change this process committed: its own next request must not wait for the notice to come back.
     pub(super) fn changed(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Returns once every change committed before the call has been seen: PostgreSQL delivers notices
+    /// in the order of their commits, so when a marker notice sent now comes back, every earlier one
+    /// has arrived. Immediately when no listener runs (nothing is then shared).
+    pub(super) async fn caught_up(&self, client: &deadpool_postgres::Client) -> Result<()> {
+        if !self.listening.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let marker = self.markers_sent.fetch_add(1, Ordering::AcqRel) + 1;
+        let arrived = self.marker_arrived.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        client.execute("SELECT pg_notify('footfall_changes', $1)", &[&format!("{}:{marker}", self.instance)]).await?;
+        let deadline = tokio::time::Instant::now() + CHECK_INTERVAL * 2;
+        while self.markers_seen.load(Ordering::Acquire) < marker && self.listening.load(Ordering::Acquire) {
+            if tokio::time::timeout_at(deadline, arrived.as_mut()).await.is_err() {
+                break;
+            }
+            arrived.set(self.marker_arrived.notified());
+            arrived.as_mut().enable();
+        }
+        Ok(())
+    }
+
+    fn noticed(&self, payload: &str) {
+        match payload.split_once(':') {
+            Some((instance, marker)) if instance == self.instance.to_string() => {
+                if let Ok(marker) = marker.parse::<u64>() {
+                    self.markers_seen.fetch_max(marker, Ordering::AcqRel);
+                    self.marker_arrived.notify_waiters();
+                }
+            }
+            Some(_) => {}
+            None => self.changed(),
+        }
     }
 
     fn set_listening(&self, listening: bool) {
@@ -83,9 +138,9 @@ async fn listen_once(config: &tokio_postgres::Config, watch: &Weak<ChangeWatch>)
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
-            if let AsyncMessage::Notification(_) = message? {
+            if let AsyncMessage::Notification(notice) = message? {
                 let Some(watch) = notices.upgrade() else { return Ok(()) };
-                watch.changed();
+                watch.noticed(notice.payload());
             }
         }
         Ok::<(), tokio_postgres::Error>(())

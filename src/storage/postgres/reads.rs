@@ -264,6 +264,10 @@ impl ReadStore for PostgresStorage {
         }
         Ok(context)
     }
+    async fn catch_up(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        self.changes.caught_up(&client).await
+    }
     async fn token_context(&self, token_hash: &str) -> Result<TokenContext> {
         let mut client = self.pool.get().await?;
         // One round trip, as for a user: the three meta values, and the token and its user if any.

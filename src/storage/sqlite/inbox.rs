@@ -19,7 +19,8 @@ const MOVED_THROUGH: &str = "inbox_moved_through";
 
 pub(super) struct Inbox {
     connection: Mutex<Connection>,
-    /// Set while this process's publication holds the writer: ingests go to the inbox meanwhile.
+    /// Set from when this process decides to publish until its publication ends: ingests go to the
+    /// inbox meanwhile.
     publishing: AtomicBool,
 }
 
@@ -31,8 +32,8 @@ fn inbox_path(path: &std::path::Path) -> PathBuf {
 }
 
 impl Inbox {
-    /// Opens (creating) the inbox of `url` and attaches it to the writer, then moves what an earlier
-    /// process left in it.
+    /// Opens (creating) the inbox of `url`, and moves into the pending bins what an earlier process left
+    /// in it.
     pub(super) fn open(url: &SqliteUrl, writer: &mut Connection) -> anyhow::Result<Inbox> {
         let path = inbox_path(&url.path);
         let connection = Connection::open(&path)?;
@@ -58,7 +59,7 @@ impl Inbox {
         Ok(inbox)
     }
 
-    /// Appends `bins` (sorted, deduplicated) if a publication holds the writer; `None` if none does (any
+    /// Appends `bins` (sorted, deduplicated) while a publication is under way; `None` if none is (any
     /// more), and the caller writes them to `pending_bins` as usual.
     pub(super) fn append(&self, bins: &[Bin], received_at: Timestamp) -> Result<Option<u64>> {
         let mut connection = self.lock();
@@ -84,7 +85,7 @@ impl Inbox {
         Ok(Some(bins.len() as u64))
     }
 
-    /// Whether ingests should try the inbox: a publication of this process holds the writer.
+    /// Whether ingests should try the inbox: a publication of this process is under way.
     pub(super) fn is_open(&self) -> bool {
         self.publishing.load(Ordering::Acquire)
     }
@@ -131,8 +132,11 @@ impl Inbox {
             }
         };
         self.publishing.store(false, Ordering::Release);
-        if let Some(moved) = moved {
-            held.execute("DELETE FROM inbox_bins WHERE seq <= ?1", [moved])?;
+        // Left behind, moved rows are only skipped later (their sequence numbers are recorded as moved).
+        if let Some(moved) = moved
+            && let Err(error) = held.execute("DELETE FROM inbox_bins WHERE seq <= ?1", [moved])
+        {
+            tracing::warn!(%error, "clearing moved rows from the inbox failed; the next publication clears them");
         }
         drop(held);
         outcome
