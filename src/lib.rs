@@ -10,7 +10,9 @@
 //!   flags, webhook signing, API tokens, retention cut-offs, the monitoring snapshot. No HTTP, no SQL.
 //! - [`storage`]: traits per capability in domain terms ([`storage::Storage`] is all of them) and the
 //!   engines `storage::sqlite` and `storage::postgres`, each a folder with one file per capability and
-//!   numbered `.sql` migrations.
+//!   numbered `.sql` migrations, besides SQLite's inbox (`sqlite/inbox.rs`: ingests during a publication)
+//!   and PostgreSQL's change notices (`postgres/changes.rs`), which feed the request-context snapshot
+//!   both share (`storage/context_snapshot.rs`).
 //! - [`ingest`]: parsing and validation of records, and the one [`ingest::service`] that every source
 //!   calls (files via [`ingest::files`], HTTP via `api::ingest`, MQTT via [`ingest::mqtt`]): resolve,
 //!   refuse removed devices, store all or nothing, apply the publication policy. [`ingest::vendors`]

@@ -24,7 +24,7 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Sends the change notice; PostgreSQL delivers it when (and only if) the transaction commits, and
 /// folds repeats within one transaction into one.
 pub(super) async fn announce_change(client: &impl deadpool_postgres::GenericClient) -> Result<()> {
-    client.execute("SELECT pg_notify('footfall_changes', '')", &[]).await?;
+    client.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
     Ok(())
 }
 
@@ -86,7 +86,7 @@ impl ChangeWatch {
         let arrived = self.marker_arrived.notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
-        client.execute("SELECT pg_notify('footfall_changes', $1)", &[&format!("{}:{marker}", self.instance)]).await?;
+        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{}:{marker}", self.instance)]).await?;
         let deadline = tokio::time::Instant::now() + CHECK_INTERVAL * 2;
         while self.markers_seen.load(Ordering::Acquire) < marker && self.listening.load(Ordering::Acquire) {
             if tokio::time::timeout_at(deadline, arrived.as_mut()).await.is_err() {

@@ -52,9 +52,10 @@ impl Inbox {
         let inbox = Inbox { connection: Mutex::new(connection), publishing: AtomicBool::new(false) };
         if left {
             let transaction = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let moved = move_into_pending(&inbox.lock(), &transaction)?;
+            let connection = inbox.lock();
+            let moved = move_into_pending(&connection, &transaction)?;
             transaction.commit()?;
-            inbox.forget(moved)?;
+            forget(&connection, moved)?;
         }
         Ok(inbox)
     }
@@ -134,7 +135,7 @@ impl Inbox {
         self.publishing.store(false, Ordering::Release);
         // Left behind, moved rows are only skipped later (their sequence numbers are recorded as moved).
         if let Some(moved) = moved
-            && let Err(error) = held.execute("DELETE FROM inbox_bins WHERE seq <= ?1", [moved])
+            && let Err(error) = forget(&held, moved)
         {
             tracing::warn!(%error, "clearing moved rows from the inbox failed; the next publication clears them");
         }
@@ -145,12 +146,12 @@ impl Inbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    /// Deletes the rows moved into `pending_bins` (through sequence number `moved`).
-    fn forget(&self, moved: i64) -> Result<()> {
-        self.lock().execute("DELETE FROM inbox_bins WHERE seq <= ?1", [moved])?;
-        Ok(())
-    }
+/// Deletes the inbox's rows moved into `pending_bins` (through sequence number `moved`).
+fn forget(inbox: &Connection, moved: i64) -> Result<()> {
+    inbox.execute("DELETE FROM inbox_bins WHERE seq <= ?1", [moved])?;
+    Ok(())
 }
 
 /// Moves the rows of `inbox` not yet moved into `pending_bins`, in the order they arrived (a key sent
