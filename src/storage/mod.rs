@@ -176,7 +176,7 @@ fn stored_publication_time(millis: i64) -> Option<Timestamp> {
     (millis >= 0).then(|| stored_instant(millis))
 }
 
-/// The snapshot from the scalar columns of [`MONITORING_QUERY`] and its devices.
+/// The snapshot from the scalar columns of [`monitoring_query`] and its devices.
 fn monitoring_snapshot(
     pending_bins: i64,
     published_at: i64,
@@ -373,18 +373,23 @@ pub trait Maintenance: Send + Sync + 'static {
     async fn monitoring(&self) -> Result<MonitoringSnapshot>;
 }
 
-/// The query of [`Maintenance::monitoring`], the same in both engines: one row per active device, in the
-/// columns of a device status (see the engines' `device_status`), then the pending bins, the last
-/// publication and the publication interval (`$1` is [`PUBLISH_INTERVAL_KEY`]); one row of NULL device
-/// columns when there is no device.
-const MONITORING_QUERY: &str = "SELECT d.device_id, d.code, d.last_bin_minute, d.last_seen_at, d.active,
-        (SELECT count(*) FROM pending_bins),
+/// The query of [`Maintenance::monitoring`], the same in both engines but for `pending_bins`, a scalar
+/// subquery counting the bins ingested and not yet published: one row per active device, in the columns
+/// of a device status (see the engines' `device_status`), then the pending bins, the last publication
+/// and the publication interval (`$1` is [`PUBLISH_INTERVAL_KEY`]); one row of NULL device columns when
+/// there is no device.
+fn monitoring_query(pending_bins: &str) -> String {
+    format!(
+        "SELECT d.device_id, d.code, d.last_bin_minute, d.last_seen_at, d.active,
+        {pending_bins},
         (SELECT value FROM meta WHERE key = 'last_published_at'),
         (SELECT value FROM meta WHERE key = $1)
     FROM (SELECT 1) AS one LEFT JOIN (
         SELECT d.device_id, s.code, d.last_bin_minute, d.last_seen_at, d.removed_at IS NULL AS active
         FROM devices d JOIN stores s ON s.id = d.store_id WHERE d.removed_at IS NULL) AS d ON true
-    ORDER BY d.device_id";
+    ORDER BY d.device_id"
+    )
+}
 
 /// Everything the server and the CLI ask of a database, in domain terms: every capability at once, so
 /// `Arc<dyn Storage>` serves them all. Implemented by every type that has them.

@@ -25,6 +25,7 @@ backend_tests!(
     a_custom_reset_puts_the_small_hours_in_the_previous_day,
     store_codes_are_ordered_by_bytes,
     data_stays_invisible_until_published,
+    a_large_batch_stays_invisible_until_published_and_a_later_resend_wins,
 );
 
 /// `(store_code, minute, in, out)` of every visits row in the window, walked page by page.
@@ -515,4 +516,35 @@ async fn data_stays_invisible_until_published(backend: Backend) {
     app.publish();
     assert_eq!(visits(&app, DAY_GTE, DAY_LTE, "").await, [v("S", "2023-10-26T12:01:00+00:00", 5, 0)]);
     assert_eq!(occupancy(&app, DAY_GTE, DAY_LTE, "").await, [o("S", "2023-10-26T12:01:00+00:00", 5)]);
+}
+
+async fn a_large_batch_stays_invisible_until_published_and_a_later_resend_wins(backend: Backend) {
+    let never = ServerConfig { publish_interval: Duration::from_secs(365 * 86_400), ..Default::default() };
+    let app = TestApp::spawn_with(backend, never).await;
+    app.add_store("S", "UTC");
+    app.add_device("d1", "S");
+    app.add_user(ANALYST.0, ANALYST.1, &[]);
+    // Large enough that PostgreSQL copies it straight into the bins' table, with a note of its runs.
+    let start = jiff::Timestamp::from_second(1_698_192_000).unwrap(); // 2023-10-25T00:00:00Z
+    let minutes: Vec<String> = (0..3000).map(|i| (start + jiff::SignedDuration::from_mins(i)).to_string()).collect();
+    let bins: Vec<(&str, &str, u32, u32)> = minutes.iter().map(|minute| ("d1", minute.as_str(), 1, 0)).collect();
+    app.ingest(&bins);
+    let (gte, lte) = ("2023-10-25T00:00:00Z", "2023-10-27T23:59:00Z");
+    assert_eq!(visits(&app, gte, lte, "").await, []);
+    assert_eq!(visits(&app, gte, lte, "device_id=d1").await, []);
+    assert_eq!(app.storage.publication().await.unwrap().pending_bins, 3000);
+    assert_eq!(app.storage.check().await.unwrap().problems, Vec::<String>::new());
+    // The first minute again before the publication: one bin, with the later value.
+    app.ingest(&[("d1", "2023-10-25T00:00:00Z", 7, 2)]);
+    assert_eq!(app.storage.publication().await.unwrap().pending_bins, 3000, "a re-sent minute is one bin");
+    app.publish();
+    let rows = visits(&app, gte, lte, "").await;
+    assert_eq!(
+        (rows.len(), &rows[0], &rows[1]),
+        (3000, &v("S", "2023-10-25T00:00:00+00:00", 7, 2), &v("S", "2023-10-25T00:01:00+00:00", 1, 0))
+    );
+    assert_eq!(visits(&app, gte, lte, "device_id=d1").await, rows);
+    let state = app.storage.publication().await.unwrap();
+    assert_eq!((state.pending_bins, state.published_bins), (0, 3000));
+    assert_eq!(app.storage.check().await.unwrap().problems, Vec::<String>::new());
 }

@@ -251,7 +251,7 @@ impl CatalogStore for PostgresStorage {
         let new_store = store_key(&transaction, &store).await?;
         let old = transaction
             .query_opt(
-                "SELECT id, store_id, token_hash, last_bin_minute, last_seen_at, published_through FROM devices
+                "SELECT id, store_id, token_hash, last_bin_minute, last_seen_at FROM devices
                  WHERE device_id = $1 AND removed_at IS NULL FOR UPDATE",
                 &[&device_id.as_str()],
             )
@@ -270,9 +270,15 @@ impl CatalogStore for PostgresStorage {
             .await?;
         let new_key: DeviceKey = transaction
             .query_one(
-                "INSERT INTO devices (device_id, store_id, token_hash, last_bin_minute, last_seen_at, published_through)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[&device_id.as_str(), &new_store, &token_hash, &old.get::<_, Option<i64>>(3), &old.get::<_, Option<i64>>(4), &old.get::<_, Option<i64>>(5)],
+                "INSERT INTO devices (device_id, store_id, token_hash, last_bin_minute, last_seen_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &device_id.as_str(),
+                    &new_store,
+                    &token_hash,
+                    &old.get::<_, Option<i64>>(3),
+                    &old.get::<_, Option<i64>>(4),
+                ],
             )
             .await?
             .get(0);

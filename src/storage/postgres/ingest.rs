@@ -2,12 +2,65 @@
 
 use super::*;
 
-/// Ingests up to this many bins go in one INSERT of arrays; larger ones through COPY into a temporary
-/// table, whose creation is a catalog write not worth making for a device's minute or two.
+/// Ingests up to this many bins go in one INSERT of arrays into the pending bins; larger ones through
+/// COPY, whose setup is not worth making for a device's minute or two.
 const COPY_THRESHOLD: usize = 2_000;
 
-/// Writes sorted, deduplicated bins into pending_bins.
+/// Writes sorted, deduplicated bins for the next publication (a bin re-sent replaces the earlier one).
 pub(super) async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
+    if bins.len() > COPY_THRESHOLD {
+        // Sensors send minutes in order, so a large batch is nearly always of new keys only: COPY
+        // straight into the bins, with a note of its runs, costs a third of an upsert into the pending
+        // bins and saves the publication moving them. A key already in the bins fails the COPY, and one
+        // already pending (its value older than this one, yet merged later) fails the check after it:
+        // either is undone to the savepoint and the batch goes through the pending bins.
+        transaction.batch_execute("SAVEPOINT new_bins").await?;
+        match write_new_bins(transaction, bins, stores).await {
+            Ok(true) => return Ok(transaction.batch_execute("RELEASE SAVEPOINT new_bins").await?),
+            Ok(false) => {}
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+            Err(error) => return Err(error.into()),
+        }
+        transaction.batch_execute("ROLLBACK TO SAVEPOINT new_bins").await?;
+    }
+    upsert_pending(transaction, bins, stores).await
+}
+
+/// COPYs bins of new keys into `bins` and notes their runs of consecutive minutes; false when one of
+/// them is pending.
+async fn write_new_bins(
+    transaction: &Transaction<'_>,
+    bins: &[Bin],
+    stores: &[StoreKey],
+) -> Result<bool, tokio_postgres::Error> {
+    copy_bins(transaction, "bins", bins, stores).await?;
+    let mut runs: [Vec<i64>; 4] = Default::default();
+    let mut at = 0;
+    for run in bins.chunk_by(|a, b| a.device == b.device && a.minute.plus_minutes(1) == b.minute) {
+        let (first, last) = (run[0].minute, run[run.len() - 1].minute);
+        for (column, value) in
+            runs.iter_mut().zip([stores[at].0, run[0].device.0, first.unix_seconds(), last.unix_seconds()])
+        {
+            column.push(value);
+        }
+        at += run.len();
+    }
+    let params: Vec<&(dyn ToSql + Sync)> = runs.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
+    let noted = transaction
+        .prepare_cached(
+            "WITH runs AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+                                AS t (store_id, device_id, first_minute, last_minute)),
+                  noted AS (INSERT INTO pending_spans SELECT * FROM runs)
+             SELECT NOT EXISTS (SELECT 1 FROM runs r JOIN pending_bins p
+                                  ON p.store_id = r.store_id AND p.device_id = r.device_id
+                                 AND p.minute >= r.first_minute AND p.minute <= r.last_minute)",
+        )
+        .await?;
+    Ok(transaction.query_one(&noted, &params).await?.get(0))
+}
+
+/// Upserts the bins into the pending bins.
+async fn upsert_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
     const UPSERT: &str = "ON CONFLICT (store_id, device_id, minute)
                           DO UPDATE SET entries = excluded.entries, exits = excluded.exits";
     if bins.len() <= COPY_THRESHOLD {
@@ -30,7 +83,26 @@ pub(super) async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], s
                  store_id bigint, device_id bigint, minute bigint, entries bigint, exits bigint) ON COMMIT DROP",
         )
         .await?;
-    let sink = transaction.copy_in("COPY incoming_bins FROM STDIN (FORMAT binary)").await?;
+    copy_bins(transaction, "incoming_bins", bins, stores).await?;
+    transaction
+        .batch_execute(&format!(
+            "INSERT INTO pending_bins (store_id, device_id, minute, entries, exits)
+             SELECT store_id, device_id, minute, entries, exits FROM incoming_bins {UPSERT}"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Binary COPY of the bins into `table`.
+async fn copy_bins(
+    transaction: &Transaction<'_>,
+    table: &str,
+    bins: &[Bin],
+    stores: &[StoreKey],
+) -> Result<(), tokio_postgres::Error> {
+    let sink = transaction
+        .copy_in(&format!("COPY {table} (store_id, device_id, minute, entries, exits) FROM STDIN (FORMAT binary)"))
+        .await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8; 5]);
     pin_mut!(writer);
     for (bin, store) in bins.iter().zip(stores) {
@@ -44,12 +116,6 @@ pub(super) async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], s
         writer.as_mut().write_raw(row.iter()).await?;
     }
     writer.finish().await?;
-    transaction
-        .batch_execute(&format!(
-            "INSERT INTO pending_bins (store_id, device_id, minute, entries, exits)
-             SELECT store_id, device_id, minute, entries, exits FROM incoming_bins {UPSERT}"
-        ))
-        .await?;
     Ok(())
 }
 
@@ -76,7 +142,8 @@ impl IngestStore for PostgresStorage {
         .await
         .map_err(backend)??;
         let mut client = self.pool.get().await?;
-        // No lock against a publication: it takes the pending bins it publishes in one statement.
+        // No lock against a publication: it takes the pending bins and notes it publishes in one
+        // statement each, and leaves out of its rollup the bins of notes it did not take.
         let transaction = client.transaction().await?;
         let started = std::time::Instant::now();
         write_pending(&transaction, &bins, &stores).await?;

@@ -20,8 +20,12 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
         .collect::<Vec<_>>();
     let expected = transaction
         .query(
-            "SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins
-             GROUP BY store_id, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY store_id, minute",
+            &format!(
+                "SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins b
+                 WHERE NOT {}
+                 GROUP BY store_id, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY store_id, minute",
+                publication::UNPUBLISHED
+            ),
             &[],
         )
         .await?
@@ -170,7 +174,9 @@ impl Maintenance for PostgresStorage {
     }
     async fn monitoring(&self) -> Result<MonitoringSnapshot> {
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached(MONITORING_QUERY).await?;
+        static QUERY: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| monitoring_query(&format!("({})", publication::PENDING_BINS)));
+        let statement = client.prepare_cached(&QUERY).await?;
         let rows = client.query(&statement, &[&PUBLISH_INTERVAL_KEY]).await?;
         let first = rows.first().expect("the query has a row without devices too");
         let devices = rows

@@ -10,6 +10,11 @@
 //! takes the pending bins it publishes in one `DELETE ... RETURNING` (under READ COMMITTED, reading the
 //! keys and clearing them in two statements could lose a bin that landed in between), so ingests are
 //! acknowledged while a publication runs, and wait only when they re-send a key being taken.
+//!
+//! A large ingest of new keys skips the pending bins: it is copied straight into `bins` and notes its
+//! runs of minutes in `pending_spans`. Every read of published bins (the rollup, a device's rows, the
+//! check) leaves out the bins a note covers, in the same statement, so such an ingest is published
+//! whole: by the publication that takes its notes, and by no statement before.
 //! Readers take no lock: `rows` reads one REPEATABLE READ snapshot.
 //!
 //! tokio-postgres rather than sqlx: binary COPY for bulk ingest, pipelining of independent statements
@@ -54,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_store_rollups.sql"),
     include_str!("migrations/0008_store_hours.sql"),
     include_str!("migrations/0009_webhooks.sql"),
+    include_str!("migrations/0010_bins_in_place.sql"),
 ];
 /// The migration that added `store_rollups`, filled from the existing rollup when it is applied.
 const STORE_ROLLUPS_MIGRATION: i64 = 7;

@@ -32,7 +32,9 @@ impl PostgresStorage {
             transaction.batch_execute("ANALYZE publishing_bins").await?;
         }
         let catalog = self.catalog_in(transaction).await?;
-        let Pending { bins: pending, mut touched, devices } = pending_summary(transaction, &catalog).await?;
+        let Pending { bins: pending_bins, mut touched } = pending_summary(transaction, &catalog).await?;
+        let (noted, noted_periods) = take_notes(transaction, &catalog).await?;
+        touched.extend(noted_periods);
         for row in
             transaction.query("SELECT store_id, minute FROM occupancy_corrections WHERE NOT published", &[]).await?
         {
@@ -40,7 +42,8 @@ impl PostgresStorage {
             let calendar = catalog.store(store).expect("a correction's store is in the catalog").calendar();
             touched.insert((store, calendar.period_of(stored_minute(row.get(1)))));
         }
-        let inserted = merge_pending(transaction, &devices).await?;
+        let inserted = merge_pending(transaction).await? + noted;
+        let pending = pending_bins + noted;
         let merged = started.elapsed();
         let touched: Vec<(StoreKey, Period)> = touched.into_iter().collect();
         for batch in touched.chunks(PERIODS_PER_BATCH) {
@@ -58,7 +61,6 @@ impl PostgresStorage {
             // and a store's page read planned for 90 rows instead of 35,000 took 38 ms, not 3.
             transaction.batch_execute("ANALYZE bins, store_minutes, store_periods").await?;
         }
-        mark_published_through(transaction, &devices).await?;
         transaction.execute("UPDATE occupancy_corrections SET published = true WHERE NOT published", &[]).await?;
         transaction
             .execute(
@@ -75,12 +77,10 @@ impl PostgresStorage {
     }
 }
 
-/// What is pending: the number of bins, the periods they touch, and each device's first and last
-/// pending minute.
+/// What is pending: the number of bins and the periods they touch.
 struct Pending {
     bins: i64,
     touched: BTreeSet<(StoreKey, Period)>,
-    devices: BTreeMap<DeviceKey, (i64, i64)>,
 }
 
 /// Summarises the pending bins. Reading every pending key would move millions of rows; per device and
@@ -95,91 +95,96 @@ async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Re
             &[],
         )
         .await?;
-    let mut pending = Pending { bins: 0, touched: BTreeSet::new(), devices: BTreeMap::new() };
+    let mut pending = Pending { bins: 0, touched: BTreeSet::new() };
     let mut current: Option<(StoreKey, Period)> = None;
     for row in rows {
-        let (store_key, device, first, last): (StoreKey, DeviceKey, i64, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (store_key, first, last): (StoreKey, i64, i64) = (row.get(0), row.get(2), row.get(3));
         pending.bins += row.get::<_, i64>(4);
-        let span = pending.devices.entry(device).or_insert((first, last));
-        *span = (span.0.min(first), span.1.max(last));
-        let (first, last) = (stored_minute(first), stored_minute(last));
-        let store = catalog
-            .store(store_key)
-            .ok_or_else(|| StorageError::Invalid(format!("pending bins of unknown store key {store_key}")))?;
-        let calendar = store.calendar();
-        let mut period = match current {
-            Some((s, period)) if s == store_key && period.start <= first && first < period.end => period,
-            _ => calendar.period_of(first),
-        };
-        pending.touched.insert((store_key, period));
-        while period.end <= last {
-            period = calendar.period_of(period.end);
-            pending.touched.insert((store_key, period));
-        }
-        current = Some((store_key, period));
+        touched_by(catalog, &mut pending.touched, &mut current, store_key, stored_minute(first), stored_minute(last))?;
     }
     Ok(pending)
 }
 
-/// Merges the pending bins into the published ones; returns how many were new.
-async fn merge_pending(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<i64> {
-    let devices: Vec<DeviceKey> = spans.keys().copied().collect();
-    let firsts: Vec<i64> = spans.values().map(|&(first, _)| first).collect();
-    let overlapping: i64 = transaction
-        .query_one(
-            "SELECT count(*) FROM devices d JOIN unnest($1::bigint[], $2::bigint[]) AS p (id, first) ON d.id = p.id
-             WHERE d.published_through >= p.first",
-            &[&devices, &firsts],
-        )
-        .await?
-        .get(0);
-    // In key order: the index grows at the right end of each device's range (measured ~15% faster).
-    let inserted = if overlapping == 0 {
-        // Every device's pending bins come after its published ones (how sensors send): all are new.
-        transaction
-            .execute(
-                "INSERT INTO bins (store_id, device_id, minute, entries, exits)
-                 SELECT store_id, device_id, minute, entries, exits FROM publishing_bins
-                 ORDER BY store_id, device_id, minute",
-                &[],
-            )
-            .await? as i64
-    } else {
-        // `xmax = 0` marks a row this statement inserted rather than updated: new bins are counted in
-        // the same pass as the merge instead of by a second join.
-        transaction
-            .query_one(
-                "WITH merged AS (
-                     INSERT INTO bins (store_id, device_id, minute, entries, exits)
-                     SELECT store_id, device_id, minute, entries, exits FROM publishing_bins
-                     ORDER BY store_id, device_id, minute
-                     ON CONFLICT (store_id, device_id, minute)
-                     DO UPDATE SET entries = excluded.entries, exits = excluded.exits
-                     RETURNING xmax = 0 AS inserted)
-                 SELECT count(*) FILTER (WHERE inserted) FROM merged",
-                &[],
-            )
-            .await?
-            .get(0)
-    };
-    Ok(inserted)
+/// Takes the notes of bins written straight into `bins` that this statement sees (later ones stay,
+/// and the rollup leaves their bins out): how many bins they cover, all new keys, and their periods.
+async fn take_notes(transaction: &Transaction<'_>, catalog: &Catalog) -> Result<(i64, BTreeSet<(StoreKey, Period)>)> {
+    let rows =
+        transaction.query("DELETE FROM pending_spans RETURNING store_id, first_minute, last_minute", &[]).await?;
+    let mut spans: Vec<(StoreKey, i64, i64)> = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    // One ingest's runs never overlap, and a key noted is never noted again before this publication (a
+    // second write of it goes through the pending bins).
+    let bins = spans.iter().map(|&(_, first, last)| (last - first) / 60 + 1).sum();
+    spans.sort_unstable();
+    let mut touched = BTreeSet::new();
+    let mut current: Option<(StoreKey, Period)> = None;
+    for (store_key, first, last) in spans {
+        touched_by(catalog, &mut touched, &mut current, store_key, stored_minute(first), stored_minute(last))?;
+    }
+    Ok((bins, touched))
 }
 
-/// Records each device's last published minute. Ingests update the same rows (a device's last push):
-/// done last, just before the commit, its row locks stall none of them for long.
-async fn mark_published_through(transaction: &Transaction<'_>, spans: &BTreeMap<DeviceKey, (i64, i64)>) -> Result<()> {
-    let devices: Vec<DeviceKey> = spans.keys().copied().collect();
-    let lasts: Vec<i64> = spans.values().map(|&(_, last)| last).collect();
-    transaction
-        .execute(
-            "UPDATE devices d SET published_through = greatest(d.published_through, p.last)
-             FROM unnest($1::bigint[], $2::bigint[]) AS p (id, last) WHERE d.id = p.id",
-            &[&devices, &lasts],
-        )
-        .await?;
+/// Adds the periods from the one holding `first` to the one holding `last` (periods are contiguous);
+/// `current`, the last period added, saves a lookup when spans come in store and minute order.
+fn touched_by(
+    catalog: &Catalog,
+    touched: &mut BTreeSet<(StoreKey, Period)>,
+    current: &mut Option<(StoreKey, Period)>,
+    store_key: StoreKey,
+    first: Minute,
+    last: Minute,
+) -> Result<()> {
+    let store = catalog
+        .store(store_key)
+        .ok_or_else(|| StorageError::Invalid(format!("pending bins of unknown store key {store_key}")))?;
+    let calendar = store.calendar();
+    let mut period = match *current {
+        Some((s, period)) if s == store_key && period.start <= first && first < period.end => period,
+        _ => calendar.period_of(first),
+    };
+    touched.insert((store_key, period));
+    while period.end <= last {
+        period = calendar.period_of(period.end);
+        touched.insert((store_key, period));
+    }
+    *current = Some((store_key, period));
     Ok(())
 }
+
+/// Merges the pending bins into the published ones; returns how many were new. They are re-sent keys
+/// and small ingests (large ones of new keys go straight into `bins`): an upsert, which also covers a
+/// key written straight into `bins` while this publication runs.
+async fn merge_pending(transaction: &Transaction<'_>) -> Result<i64> {
+    // `xmax = 0` marks a row this statement inserted rather than updated: new bins are counted in the
+    // same pass as the merge instead of by a second join. In key order: the index grows at the right
+    // end of each device's range (measured ~15% faster).
+    Ok(transaction
+        .query_one(
+            "WITH merged AS (
+                 INSERT INTO bins (store_id, device_id, minute, entries, exits)
+                 SELECT store_id, device_id, minute, entries, exits FROM publishing_bins
+                 ORDER BY store_id, device_id, minute
+                 ON CONFLICT (store_id, device_id, minute)
+                 DO UPDATE SET entries = excluded.entries, exits = excluded.exits
+                 RETURNING xmax = 0 AS inserted)
+             SELECT count(*) FILTER (WHERE inserted) FROM merged",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// The bins ingested and not yet published, as one row: those pending, and those written straight into
+/// `bins` that no pending one replaces.
+pub(super) const PENDING_BINS: &str = "SELECT (SELECT count(*) FROM pending_bins)
+    + (SELECT count(*) FROM bins b JOIN pending_spans s
+         ON b.store_id = s.store_id AND b.device_id = s.device_id AND b.minute >= s.first_minute AND b.minute <= s.last_minute
+       WHERE NOT EXISTS (SELECT 1 FROM pending_bins p
+                         WHERE p.store_id = b.store_id AND p.device_id = b.device_id AND p.minute = b.minute))";
+
+/// Whether bin `b` is one written straight into `bins` and not yet published (a note covers it): every
+/// read of published bins leaves these out.
+pub(super) const UNPUBLISHED: &str = "EXISTS (SELECT 1 FROM pending_spans s
+    WHERE s.store_id = b.store_id AND s.device_id = b.device_id AND s.first_minute <= b.minute AND b.minute <= s.last_minute)";
 
 /// Recomputes the rollup rows and row counts of these periods from the published bins and
 /// corrections: one read of the sums, one of the corrections, one delete, one insert, and two writes
@@ -196,16 +201,17 @@ async fn recompute_periods(
     let corrections = period_corrections(transaction, periods).await?;
     let ranges = device_ranges(catalog, periods);
     let statement = transaction
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
                   AS t (period, store_id, device_id, period_start, period_end)
              JOIN bins b ON b.store_id = t.store_id AND b.device_id = t.device_id
                         AND b.minute >= t.period_start AND b.minute < t.period_end
+             WHERE NOT {UNPUBLISHED}
              GROUP BY t.period, b.minute
              HAVING sum(b.entries) + sum(b.exits) > 0
-             ORDER BY t.period, b.minute",
-        )
+             ORDER BY t.period, b.minute"
+        ))
         .await?;
     let params: Vec<&(dyn ToSql + Sync)> = ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
     let rows = transaction.query_raw(&statement, params).await?;
@@ -487,7 +493,9 @@ impl PublicationStore for PostgresStorage {
     }
     async fn has_pending(&self) -> Result<bool> {
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_bins)").await?;
+        let statement = client
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_bins) OR EXISTS (SELECT 1 FROM pending_spans)")
+            .await?;
         Ok(client.query_one(&statement, &[]).await?.get(0))
     }
     async fn publication_mark(&self) -> Result<PublicationMark> {
@@ -504,7 +512,7 @@ impl PublicationStore for PostgresStorage {
     }
     async fn publication(&self) -> Result<PublicationState> {
         let client = self.pool.get().await?;
-        let pending = client.query_one("SELECT count(*) FROM pending_bins", &[]);
+        let pending = client.query_one(PENDING_BINS, &[]);
         let meta = client.query(
             "SELECT key, value FROM meta WHERE key IN ('publication_generation', 'last_published_at', 'published_bins')",
             &[],

@@ -227,14 +227,10 @@ async fn write_push(transaction: &Transaction<'_>, push: &SensorPush) -> Result<
     let bins = sensor_bins(push.device, &touched, &totals, &register_readings);
     let stores = vec![push.store; bins.len()];
     tokio::try_join!(
-        super::ingest::write_pending(transaction, &bins, &stores),
-        async {
-            transaction
-                .execute(&touch_device, &[&push.device, &received_at, &last.unix_seconds()])
-                .await
-                .map_err(StorageError::from)
-        },
-        async { finished.await.map_err(StorageError::from) },
+        async { transaction.execute(&touch_device, &[&push.device, &received_at, &last.unix_seconds()]).await },
+        finished,
     )?;
+    // Not pipelined with the statements above: a large write may roll back to a savepoint of its own.
+    super::ingest::write_pending(transaction, &bins, &stores).await?;
     Ok(bins.len() as u64)
 }

@@ -146,7 +146,9 @@ impl Maintenance for SqliteStorage {
     async fn monitoring(&self) -> Result<MonitoringSnapshot> {
         self.run(Access::Read, |inner| {
             inner.reader(|connection| {
-                let mut statement = connection.prepare_cached(MONITORING_QUERY)?;
+                static QUERY: std::sync::LazyLock<String> =
+                    std::sync::LazyLock::new(|| monitoring_query("(SELECT count(*) FROM pending_bins)"));
+                let mut statement = connection.prepare_cached(&QUERY)?;
                 let mut rows = statement.query([PUBLISH_INTERVAL_KEY])?;
                 let (mut scalars, mut devices) = (None, Vec::new());
                 while let Some(row) = rows.next()? {
