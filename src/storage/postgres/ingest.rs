@@ -9,54 +9,81 @@ const COPY_THRESHOLD: usize = 2_000;
 /// Writes sorted, deduplicated bins for the next publication (a bin re-sent replaces the earlier one).
 pub(super) async fn write_pending(transaction: &Transaction<'_>, bins: &[Bin], stores: &[StoreKey]) -> Result<()> {
     if bins.len() > COPY_THRESHOLD {
-        // Sensors send minutes in order, so a large batch is nearly always of new keys only: COPY
-        // straight into the bins, with a note of its runs, costs a third of an upsert into the pending
-        // bins and saves the publication moving them. A key already in the bins fails the COPY, and one
-        // already pending (its value older than this one, yet merged later) fails the check after it:
-        // either is undone to the savepoint and the batch goes through the pending bins.
-        transaction.batch_execute("SAVEPOINT new_bins").await?;
-        match write_new_bins(transaction, bins, stores).await {
-            Ok(true) => return Ok(transaction.batch_execute("RELEASE SAVEPOINT new_bins").await?),
-            Ok(false) => {}
-            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-            Err(error) => return Err(error.into()),
+        // Sensors send minutes in order, so a large batch nearly always lands after each device's
+        // earlier bins: then it is copied straight into the bins, with a note per device of the range it
+        // fills, at a third of the cost of an upsert into the pending bins, and the publication need not
+        // move it. The ranges must hold no bin yet, published or pending: a note's range is then
+        // exactly this ingest's bins, which every read of published bins leaves out until the
+        // publication, and no older pending value can later be merged over one of them. A concurrent
+        // write of one of its keys fails the COPY, which is undone to the savepoint.
+        let ranges = device_ranges(bins, stores);
+        if ranges_are_empty(transaction, &ranges).await? {
+            transaction.batch_execute("SAVEPOINT new_bins").await?;
+            match write_new_bins(transaction, bins, stores, &ranges).await {
+                Ok(()) => return Ok(transaction.batch_execute("RELEASE SAVEPOINT new_bins").await?),
+                Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    transaction.batch_execute("ROLLBACK TO SAVEPOINT new_bins").await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
-        transaction.batch_execute("ROLLBACK TO SAVEPOINT new_bins").await?;
     }
     upsert_pending(transaction, bins, stores).await
 }
 
-/// COPYs bins of new keys into `bins` and notes their runs of consecutive minutes; false when one of
-/// them is pending.
-async fn write_new_bins(
-    transaction: &Transaction<'_>,
-    bins: &[Bin],
-    stores: &[StoreKey],
-) -> Result<bool, tokio_postgres::Error> {
-    copy_bins(transaction, "bins", bins, stores).await?;
-    let mut runs: [Vec<i64>; 4] = Default::default();
+/// Per device of key-sorted bins: store, device, first minute, last minute and number of bins, column
+/// by column.
+fn device_ranges(bins: &[Bin], stores: &[StoreKey]) -> [Vec<i64>; 5] {
+    let mut ranges: [Vec<i64>; 5] = Default::default();
     let mut at = 0;
-    for run in bins.chunk_by(|a, b| a.device == b.device && a.minute.plus_minutes(1) == b.minute) {
+    for run in bins.chunk_by(|a, b| a.device == b.device) {
         let (first, last) = (run[0].minute, run[run.len() - 1].minute);
-        for (column, value) in
-            runs.iter_mut().zip([stores[at].0, run[0].device.0, first.unix_seconds(), last.unix_seconds()])
-        {
+        let range = [stores[at].0, run[0].device.0, first.unix_seconds(), last.unix_seconds(), run.len() as i64];
+        for (column, value) in ranges.iter_mut().zip(range) {
             column.push(value);
         }
         at += run.len();
     }
-    let params: Vec<&(dyn ToSql + Sync)> = runs.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
-    let noted = transaction
+    ranges
+}
+
+fn range_params(ranges: &[Vec<i64>; 5]) -> Vec<&(dyn ToSql + Sync)> {
+    ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect()
+}
+
+/// Whether no bin, published or pending, lies in any of the ranges.
+async fn ranges_are_empty(transaction: &Transaction<'_>, ranges: &[Vec<i64>; 5]) -> Result<bool> {
+    let statement = transaction
         .prepare_cached(
-            "WITH runs AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-                                AS t (store_id, device_id, first_minute, last_minute)),
-                  noted AS (INSERT INTO pending_spans SELECT * FROM runs)
-             SELECT NOT EXISTS (SELECT 1 FROM runs r JOIN pending_bins p
+            "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                             AS r (store_id, device_id, first_minute, last_minute, bins))
+             SELECT NOT EXISTS (SELECT 1 FROM r JOIN bins b
+                                  ON b.store_id = r.store_id AND b.device_id = r.device_id
+                                 AND b.minute >= r.first_minute AND b.minute <= r.last_minute)
+                AND NOT EXISTS (SELECT 1 FROM r JOIN pending_bins p
                                   ON p.store_id = r.store_id AND p.device_id = r.device_id
                                  AND p.minute >= r.first_minute AND p.minute <= r.last_minute)",
         )
         .await?;
-    Ok(transaction.query_one(&noted, &params).await?.get(0))
+    Ok(transaction.query_one(&statement, &range_params(ranges)).await?.get(0))
+}
+
+/// COPYs bins of new keys into `bins` and notes their ranges.
+async fn write_new_bins(
+    transaction: &Transaction<'_>,
+    bins: &[Bin],
+    stores: &[StoreKey],
+    ranges: &[Vec<i64>; 5],
+) -> Result<(), tokio_postgres::Error> {
+    copy_bins(transaction, "bins", bins, stores).await?;
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO pending_spans (store_id, device_id, first_minute, last_minute, bins)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])",
+        )
+        .await?;
+    transaction.execute(&statement, &range_params(ranges)).await?;
+    Ok(())
 }
 
 /// Upserts the bins into the pending bins.

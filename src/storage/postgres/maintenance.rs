@@ -21,9 +21,10 @@ async fn check(storage: &PostgresStorage, transaction: &Transaction<'_>) -> Resu
     let expected = transaction
         .query(
             &format!(
-                "SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins b
+                "WITH {} SELECT store_id, minute, sum(entries)::bigint, sum(exits)::bigint FROM bins b
                  WHERE NOT {}
                  GROUP BY store_id, minute HAVING sum(entries) + sum(exits) > 0 ORDER BY store_id, minute",
+                publication::NOTED,
                 publication::UNPUBLISHED
             ),
             &[],

@@ -109,11 +109,9 @@ async fn pending_summary(transaction: &Transaction<'_>, catalog: &Catalog) -> Re
 /// and the rollup leaves their bins out): how many bins they cover, all new keys, and their periods.
 async fn take_notes(transaction: &Transaction<'_>, catalog: &Catalog) -> Result<(i64, BTreeSet<(StoreKey, Period)>)> {
     let rows =
-        transaction.query("DELETE FROM pending_spans RETURNING store_id, first_minute, last_minute", &[]).await?;
+        transaction.query("DELETE FROM pending_spans RETURNING store_id, first_minute, last_minute, bins", &[]).await?;
+    let bins = rows.iter().map(|row| row.get::<_, i64>(3)).sum();
     let mut spans: Vec<(StoreKey, i64, i64)> = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
-    // One ingest's runs never overlap, and a key noted is never noted again before this publication (a
-    // second write of it goes through the pending bins).
-    let bins = spans.iter().map(|&(_, first, last)| (last - first) / 60 + 1).sum();
     spans.sort_unstable();
     let mut touched = BTreeSet::new();
     let mut current: Option<(StoreKey, Period)> = None;
@@ -174,16 +172,23 @@ async fn merge_pending(transaction: &Transaction<'_>) -> Result<i64> {
 }
 
 /// The bins ingested and not yet published, as one row: those pending, and those written straight into
-/// `bins` that no pending one replaces.
-pub(super) const PENDING_BINS: &str = "SELECT (SELECT count(*) FROM pending_bins)
-    + (SELECT count(*) FROM bins b JOIN pending_spans s
-         ON b.store_id = s.store_id AND b.device_id = s.device_id AND b.minute >= s.first_minute AND b.minute <= s.last_minute
-       WHERE NOT EXISTS (SELECT 1 FROM pending_bins p
-                         WHERE p.store_id = b.store_id AND p.device_id = b.device_id AND p.minute = b.minute))";
+/// `bins` (each note counts its own; a note's range holds no other) that no pending one replaces.
+pub(super) const PENDING_BINS: &str = "WITH noted AS MATERIALIZED (SELECT * FROM pending_spans)
+    SELECT (SELECT count(*) FROM pending_bins) + (SELECT coalesce(sum(bins), 0) FROM noted)::bigint
+         - (SELECT count(*) FROM pending_bins p
+            WHERE EXISTS (SELECT 1 FROM noted s WHERE s.store_id = p.store_id AND s.device_id = p.device_id
+                            AND s.first_minute <= p.minute AND p.minute <= s.last_minute)
+              AND EXISTS (SELECT 1 FROM bins b
+                          WHERE b.store_id = p.store_id AND b.device_id = p.device_id AND b.minute = p.minute))";
+
+/// The notes of bins written straight into `bins` that a statement sees, as a WITH item: read once per
+/// statement (they are few), rather than probed per bin.
+pub(super) const NOTED: &str =
+    "noted AS MATERIALIZED (SELECT store_id, device_id, first_minute, last_minute FROM pending_spans)";
 
 /// Whether bin `b` is one written straight into `bins` and not yet published (a note covers it): every
-/// read of published bins leaves these out.
-pub(super) const UNPUBLISHED: &str = "EXISTS (SELECT 1 FROM pending_spans s
+/// read of published bins leaves these out. Needs [`NOTED`].
+pub(super) const UNPUBLISHED: &str = "EXISTS (SELECT 1 FROM noted s
     WHERE s.store_id = b.store_id AND s.device_id = b.device_id AND s.first_minute <= b.minute AND b.minute <= s.last_minute)";
 
 /// Recomputes the rollup rows and row counts of these periods from the published bins and
@@ -202,7 +207,8 @@ async fn recompute_periods(
     let ranges = device_ranges(catalog, periods);
     let statement = transaction
         .prepare_cached(&format!(
-            "SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
+            "WITH {NOTED}
+             SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
                   AS t (period, store_id, device_id, period_start, period_end)
              JOIN bins b ON b.store_id = t.store_id AND b.device_id = t.device_id

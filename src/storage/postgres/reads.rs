@@ -144,14 +144,16 @@ async fn device_rows(
 ) -> Result<RowsPage> {
     let store = catalog.device(device).map(|d| d.store).ok_or_else(|| StorageError::NotFound("device".into()))?;
     let (first, last) = (query.first.unix_seconds(), query.last.unix_seconds());
+    let (noted, unpublished) = (publication::NOTED, publication::UNPUBLISHED);
     let published = format!(
         "FROM bins b WHERE store_id = $1 AND device_id = $2 AND minute >= $3 AND minute <= $4
-         AND entries + exits > 0 AND NOT {}",
-        publication::UNPUBLISHED
+         AND entries + exits > 0 AND NOT {unpublished}"
     );
-    let count = transaction.prepare_cached(&format!("SELECT count(*) {published}")).await?;
+    let count = transaction.prepare_cached(&format!("WITH {noted} SELECT count(*) {published}")).await?;
     let select = transaction
-        .prepare_cached(&format!("SELECT minute, entries, exits {published} ORDER BY minute LIMIT $5 OFFSET $6"))
+        .prepare_cached(&format!(
+            "WITH {noted} SELECT minute, entries, exits {published} ORDER BY minute LIMIT $5 OFFSET $6"
+        ))
         .await?;
     let (limit, offset) = (i64::from(query.limit), query.offset.min(i64::MAX as u64) as i64);
     let count_params: [&(dyn ToSql + Sync); 4] = [&store, &device, &first, &last];
