@@ -1,9 +1,11 @@
 //! `footfall-bench soak`: a sustained mixed load against a real server process, to show that throughput,
 //! latency and memory stay flat. The server runs as a child process (so its memory is its own) over a
 //! temporary SQLite store with demo data; this process drives keep-alive connections with a minimal
-//! HTTP/1.1 client: mostly one-store-day reads of both endpoints, some batches of bins over HTTP ingest,
-//! while the server publishes every minute. With `--ingest-share 1 --batch 1000` it is the HTTP ingest
-//! throughput benchmark.
+//! HTTP/1.1 client: mostly reads of both endpoints, some batches of bins over HTTP ingest, while the server
+//! publishes every minute. The reads spread over more pages than the server's response cache holds
+//! (windows of whole hours up to a store-day, for every store, day and entrance, at three page sizes), a
+//! few pages hot and a long tail, so the cache fills during the warm-up and keeps evicting. With
+//! `--ingest-share 1 --batch 1000` it is the HTTP ingest throughput benchmark.
 
 use std::io::Write as _;
 use std::process::Stdio;
@@ -13,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use base64::Engine;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -41,6 +46,9 @@ pub struct SoakArgs {
     /// Load before the starting memory is taken, so that caches are warm.
     #[arg(long, default_value = "1m", value_parser = footfall::publish::parse_interval)]
     pub warmup: Duration,
+    /// The server's response cache, in bytes (passed to it, so the report can compare the pages with it).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub response_cache_bytes: u64,
     /// The `footfall` binary to run as the server [default: the `footfall` beside this executable,
     /// as `cargo build` leaves it].
     #[arg(long, env = "FOOTFALL_BIN")]
@@ -48,6 +56,72 @@ pub struct SoakArgs {
 }
 
 const STORES: [&str; 3] = [footfall::demo::ATHENS_STORE, "220310", "330720"];
+
+/// The reads cover the full days before today of the 14 demo days.
+const DAYS_READ: i64 = 12;
+
+/// Window lengths that tile a UTC day, from an hourly poll to the whole day.
+const WINDOW_HOURS: [i64; 8] = [1, 2, 3, 4, 6, 8, 12, 24];
+
+/// The page sizes clients ask for: the default (1000 rows) and two smaller ones.
+const PAGE_SIZES: [&str; 3] = ["", "&page_size=500", "&page_size=250"];
+
+/// The pages the reads ask for, most popular first, and the body size each was answered with.
+struct ReadPages {
+    targets: Vec<String>,
+    popularity: WeightedIndex<f64>,
+    body_bytes: Vec<AtomicU64>,
+}
+
+impl ReadPages {
+    /// Every store, endpoint (visits of the store and of each entrance, occupancy), window of
+    /// [`WINDOW_HOURS`] on each day before `today`, and page size, in a fixed random order: each is one
+    /// cached page, and together they weigh a few times the default cache.
+    fn new(today: jiff::Timestamp) -> ReadPages {
+        let today_start = today.as_second().div_euclid(86_400) * 86_400;
+        let windows: Vec<String> = (1..=DAYS_READ)
+            .flat_map(|days_ago| {
+                let day_start = today_start - days_ago * 86_400;
+                WINDOW_HOURS.into_iter().flat_map(move |hours| {
+                    (0..24).step_by(hours as usize).map(move |hour| (day_start + hour * 3600, hours))
+                })
+            })
+            .map(|(first, hours)| {
+                let [from, to] = [first, first + hours * 3600 - 60]
+                    .map(|at| jiff::Timestamp::from_second(at).expect("in range").strftime("%Y-%m-%dT%H:%M:%SZ"));
+                format!("&datetime_gte={from}&datetime_lte={to}")
+            })
+            .collect();
+        let mut targets = Vec::new();
+        for store in STORES {
+            let readings = [
+                format!("visits/?store_code={store}"),
+                format!("visits/?store_code={store}&device_id=cnt-{store}-a"),
+                format!("visits/?store_code={store}&device_id=cnt-{store}-b"),
+                format!("occupancy/?store_code={store}"),
+            ];
+            for reading in &readings {
+                for window in &windows {
+                    for page_size in PAGE_SIZES {
+                        targets.push(format!("/api/bi/acquisition-metrics/{reading}{window}{page_size}"));
+                    }
+                }
+            }
+        }
+        targets.shuffle(&mut rand::rngs::StdRng::seed_from_u64(15));
+        // Zipf's law, as in a web cache's requests: the page of rank r is asked in proportion to 1/r.
+        let popularity = WeightedIndex::new((1..=targets.len()).map(|rank| 1.0 / rank as f64)).expect("pages");
+        let body_bytes = targets.iter().map(|_| AtomicU64::new(0)).collect();
+        ReadPages { targets, popularity, body_bytes }
+    }
+
+    /// How many pages were answered, and their bodies' bytes: one copy of each, what the cache would
+    /// hold to keep them all (before keys and bookkeeping).
+    fn answered(&self) -> (usize, u64) {
+        let sizes = self.body_bytes.iter().map(|bytes| bytes.load(Ordering::Relaxed)).filter(|&bytes| bytes > 0);
+        sizes.fold((0, 0), |(pages, total), bytes| (pages + 1, total + bytes))
+    }
+}
 
 /// A number from a process's /proc status: `VmRSS` (resident KiB), `VmHWM` (peak resident KiB), `Threads`.
 fn proc_status(pid: u32, field: &str) -> Option<u64> {
@@ -57,6 +131,16 @@ fn proc_status(pid: u32, field: &str) -> Option<u64> {
 
 fn rss_kib(pid: u32) -> Option<u64> {
     proc_status(pid, "VmRSS")
+}
+
+/// What the soak keeps of an answer.
+struct Answer {
+    status: u16,
+    /// RFC 9211's `Cache-Status`: answered from the response cache,
+    hit: bool,
+    /// or rendered and put in it.
+    stored: bool,
+    body_bytes: usize,
 }
 
 /// One keep-alive HTTP/1.1 connection; enough of the protocol for footfall's answers.
@@ -72,8 +156,8 @@ impl Connection {
         Ok(Connection { reader: BufReader::new(stream), authorization })
     }
 
-    /// Sends one request and reads the whole answer; returns the status.
-    async fn request(&mut self, method: &str, target: &str, body: &[u8]) -> anyhow::Result<u16> {
+    /// Sends one request and reads the whole answer.
+    async fn request(&mut self, method: &str, target: &str, body: &[u8]) -> anyhow::Result<Answer> {
         let mut head = Vec::with_capacity(256);
         write!(
             head,
@@ -86,22 +170,25 @@ impl Connection {
         let mut line = String::new();
         self.reader.read_line(&mut line).await?;
         let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
-        let mut length = 0usize;
+        let (mut length, mut hit, mut stored) = (0usize, false, false);
         loop {
             line.clear();
             self.reader.read_line(&mut line).await?;
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                } else if name.eq_ignore_ascii_case("cache-status") {
+                    hit = value.trim() == "footfall; hit";
+                    stored = value.trim_end().ends_with("; stored");
+                }
             }
         }
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body).await?;
-        Ok(status)
+        Ok(Answer { status, hit, stored, body_bytes: length })
     }
 }
 
@@ -110,6 +197,10 @@ struct Tally {
     reads: AtomicU64,
     ingests: AtomicU64,
     errors: AtomicU64,
+    /// Reads answered from the response cache.
+    hits: AtomicU64,
+    /// Body bytes of the pages the server rendered and put in the cache.
+    stored_bytes: AtomicU64,
 }
 
 fn percentile(sorted: &[u32], fraction: f64) -> f64 {
@@ -149,6 +240,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let address = format!("127.0.0.1:{port}");
     let mut server = tokio::process::Command::new(&binary)
         .args(["--database", &url, "serve", "--listen", &address, "--publish-interval", &args.publish_interval])
+        .args(["--response-cache-bytes", &args.response_cache_bytes.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -166,6 +258,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     eprintln!("soaking for {} s at {} connections ...", args.duration.as_secs(), args.connections);
 
     let tally = Arc::new(Tally::default());
+    let pages = Arc::new(ReadPages::new(jiff::Timestamp::now()));
     let first_minute = jiff::Timestamp::now().as_second() / 60 + 24 * 60;
     let window_minutes = (args.ingest_window.as_secs() / 60) as i64;
     let next_minute = Arc::new(AtomicU64::new(0));
@@ -173,19 +266,18 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let end = started + args.duration;
     let mut workers = Vec::new();
     for worker in 0..args.connections {
-        let (address, authorization, tally, next_minute) =
-            (address.clone(), authorization.clone(), tally.clone(), next_minute.clone());
+        let (address, authorization, tally, next_minute, pages) =
+            (address.clone(), authorization.clone(), tally.clone(), next_minute.clone(), pages.clone());
         let (share, batch) = (args.ingest_share, args.batch);
         workers.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);
             let mut latencies = (Vec::with_capacity(1 << 16), Vec::with_capacity(1 << 14));
             let mut connection = Connection::open(&address, authorization.clone()).await?;
-            let today = jiff::Timestamp::now();
             while Instant::now() < end {
-                let store = STORES[rng.random_range(0..STORES.len())];
                 let ingest = rng.random_bool(share);
                 let request_started = Instant::now();
                 let status = if ingest {
+                    let store = STORES[rng.random_range(0..STORES.len())];
                     let sent = next_minute.fetch_add(batch as u64, Ordering::Relaxed) as i64;
                     let first = first_minute + if window_minutes > 0 { sent % window_minutes } else { sent };
                     let device = format!("cnt-{store}-{}", if rng.random_bool(0.5) { "a" } else { "b" });
@@ -195,19 +287,26 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                             serde_json::json!({"device_id": device, "minute": minute.to_string(), "in": 1, "out": 1})
                         })
                         .collect();
-                    connection.request("POST", "/api/ingest/bins", &serde_json::to_vec(&bins)?).await?
+                    connection.request("POST", "/api/ingest/bins", &serde_json::to_vec(&bins)?).await?.status
                 } else {
-                    let day = today - jiff::SignedDuration::from_hours(24 * rng.random_range(1..13));
-                    let from = day.strftime("%Y-%m-%dT00:00:00Z");
-                    let to = day.strftime("%Y-%m-%dT23:59:00Z");
-                    let endpoint = if rng.random_bool(0.5) { "visits" } else { "occupancy" };
-                    let target = format!(
-                        "/api/bi/acquisition-metrics/{endpoint}/?store_code={store}&datetime_gte={from}&datetime_lte={to}"
-                    );
-                    connection.request("GET", &target, b"").await?
+                    let page = pages.popularity.sample(&mut rng);
+                    let answer = connection.request("GET", &pages.targets[page], b"").await?;
+                    if answer.status == 200 {
+                        pages.body_bytes[page].store(answer.body_bytes as u64, Ordering::Relaxed);
+                    }
+                    if answer.hit {
+                        tally.hits.fetch_add(1, Ordering::Relaxed);
+                    } else if answer.stored {
+                        tally.stored_bytes.fetch_add(answer.body_bytes as u64, Ordering::Relaxed);
+                    }
+                    answer.status
                 };
                 let micros = request_started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                if ingest { latencies.1.push(micros) } else { latencies.0.push(micros) }
+                if ingest {
+                    latencies.1.push(micros)
+                } else {
+                    latencies.0.push(micros)
+                }
                 let counter = if ingest { &tally.ingests } else { &tally.reads };
                 counter.fetch_add(1, Ordering::Relaxed);
                 if status != 200 {
@@ -221,6 +320,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut samples = vec![(0u64, rss_kib(pid).unwrap_or(0))];
     tokio::time::sleep(args.warmup.min(args.duration)).await;
     let rss_start = rss_kib(pid).unwrap_or(0);
+    let stored_in_warmup = tally.stored_bytes.load(Ordering::Relaxed);
     let threads_start = proc_status(pid, "Threads").unwrap_or(0);
     samples.push((started.elapsed().as_secs(), rss_start));
     while Instant::now() < end {
@@ -279,6 +379,21 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         rss_start as f64 / 1024.0,
         rss_end as f64 / 1024.0,
         rss_peak as f64 / 1024.0
+    );
+    // The server reports no cache weight: what the reads put in it, against its bound, shows it full.
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    println!(
+        "response cache: bound {:.1} MiB; reads {:.1}% hits; misses stored {:.1} MiB ({:.1} in the warm-up)",
+        mib(args.response_cache_bytes),
+        tally.hits.load(Ordering::Relaxed) as f64 * 100.0 / reads.max(1) as f64,
+        mib(tally.stored_bytes.load(Ordering::Relaxed)),
+        mib(stored_in_warmup)
+    );
+    let (answered, bytes) = pages.answered();
+    println!(
+        "read pages: {answered} of {} answered, bodies {:.1} MiB, one copy of each",
+        pages.targets.len(),
+        mib(bytes)
     );
     let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
     println!("server RSS MiB over time: {}", trace.join(" "));
