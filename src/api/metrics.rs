@@ -251,7 +251,7 @@ async fn respond(
     };
     let body = Bytes::from(body);
     if let Some(key) = cache_key {
-        state.page_cache.insert(key, body.clone());
+        state.page_cache.insert(key, &body);
         validators.insert(CACHE_STATUS, HeaderValue::from_static("footfall; fwd=miss; stored"));
     }
     Ok((validators, body).into_response())

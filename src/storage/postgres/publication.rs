@@ -205,29 +205,30 @@ async fn recompute_periods(
 
     let corrections = period_corrections(transaction, periods).await?;
     let ranges = device_ranges(catalog, periods);
+    // The bins as they are, summed here: PostgreSQL sums bigints as numeric, and its aggregation and
+    // sort took 0.9 of the 1.0 s this read took for 500 store-days (677k bins), on the backend's one
+    // core while this process's sat idle.
     let statement = transaction
         .prepare_cached(&format!(
             "WITH {NOTED}
-             SELECT t.period, b.minute, sum(b.entries)::bigint, sum(b.exits)::bigint
+             SELECT t.period, b.minute, b.entries, b.exits
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
                   AS t (period, store_id, device_id, period_start, period_end)
              JOIN bins b ON b.store_id = t.store_id AND b.device_id = t.device_id
                         AND b.minute >= t.period_start AND b.minute < t.period_end
-             WHERE NOT {UNPUBLISHED}
-             GROUP BY t.period, b.minute
-             HAVING sum(b.entries) + sum(b.exits) > 0
-             ORDER BY t.period, b.minute"
+             WHERE NOT {UNPUBLISHED}"
         ))
         .await?;
     let params: Vec<&(dyn ToSql + Sync)> = ranges.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
     let rows = transaction.query_raw(&statement, params).await?;
     pin_mut!(rows);
-    let mut minutes: Vec<Vec<(Minute, i64, i64)>> = vec![Vec::new(); periods.len()];
+    let mut bins: Vec<Vec<(i64, i64, i64)>> = vec![Vec::new(); periods.len()];
     while let Some(row) = rows.try_next().await? {
-        minutes[row.get::<_, i64>(0) as usize].push((stored_minute(row.get(1)), row.get(2), row.get(3)));
+        bins[row.get::<_, i64>(0) as usize].push((row.get(1), row.get(2), row.get(3)));
     }
+    let minutes: Vec<Vec<(Minute, i64, i64)>> = bins.into_iter().map(minute_sums).collect();
 
-    let mut new_rows: [Vec<i64>; 6] = Default::default();
+    let mut new_rows: Vec<[i64; 6]> = Vec::new();
     let mut new_pieces = PieceColumns::default();
     let (mut counted, mut counts, mut empty) = (Vec::new(), Vec::new(), Vec::new());
     for (index, (minutes, corrections)) in minutes.iter().zip(&corrections).enumerate() {
@@ -245,9 +246,7 @@ async fn recompute_periods(
             .collect();
         for (row, &(minute, entries, exits, occupancy)) in rows.iter().enumerate() {
             let values = [stores[index], minute.unix_seconds(), entries, exits, occupancy, row as i64 + 1];
-            for (column, value) in new_rows.iter_mut().zip(values) {
-                column.push(value);
-            }
+            new_rows.push(values);
         }
         let (store, _) = periods[index];
         new_pieces.add(store, &catalog.store(store).expect("a touched store is in the catalog").calendar(), &rows);
@@ -277,18 +276,18 @@ async fn recompute_periods(
         )
         .await?;
     new_pieces.insert(transaction).await?;
-    let params: Vec<&(dyn ToSql + Sync)> = new_rows.iter().map(|column| column as &(dyn ToSql + Sync)).collect();
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached(
-                    "INSERT INTO store_minutes (store_id, minute, entries, exits, occupancy, period_row)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
-                )
-                .await?,
-            &params,
+    // COPY rather than an INSERT of arrays: a third less of the backend's time for a batch's ~400k rows.
+    let sink = transaction
+        .copy_in(
+            "COPY store_minutes (store_id, minute, entries, exits, occupancy, period_row) FROM STDIN (FORMAT binary)",
         )
         .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8; 6]);
+    pin_mut!(writer);
+    for row in &new_rows {
+        writer.as_mut().write_raw(row.iter()).await?;
+    }
+    writer.finish().await?;
     let select = |indexes: &[usize], column: &[i64]| -> Vec<i64> { indexes.iter().map(|&i| column[i]).collect() };
     let (counted_stores, counted_starts, counted_ends) =
         (select(&counted, &stores), select(&counted, &starts), select(&counted, &ends));
@@ -320,6 +319,20 @@ async fn recompute_periods(
             .await?;
     }
     Ok(())
+}
+
+/// The minutes with traffic of a store's bins `(minute, entries, exits)`, summed over its devices, in
+/// minute order.
+fn minute_sums(mut bins: Vec<(i64, i64, i64)>) -> Vec<(Minute, i64, i64)> {
+    bins.sort_unstable_by_key(|&(minute, ..)| minute);
+    let mut sums: Vec<(Minute, i64, i64)> = Vec::with_capacity(bins.len());
+    for run in bins.chunk_by(|a, b| a.0 == b.0) {
+        let (entries, exits) = run.iter().fold((0, 0), |(e, x), &(_, entries, exits)| (e + entries, x + exits));
+        if entries + exits > 0 {
+            sums.push((stored_minute(run[0].0), entries, exits));
+        }
+    }
+    sums
 }
 
 /// Each period's corrections (published or not), by minute.
@@ -530,5 +543,18 @@ impl PublicationStore for PostgresStorage {
             pending_bins: pending.get::<_, i64>(0) as u64,
             published_bins: value("published_bins") as u64,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minute_sums_add_the_devices_and_drop_minutes_without_traffic() {
+        let bins = vec![(120, 1, 0), (60, 2, 1), (120, 3, 4), (180, 0, 0), (60, 0, 0), (240, 0, 0), (240, 0, 2)];
+        let expected = [(stored_minute(60), 2, 1), (stored_minute(120), 4, 4), (stored_minute(240), 0, 2)];
+        assert_eq!(minute_sums(bins), expected);
+        assert_eq!(minute_sums(Vec::new()), []);
     }
 }
