@@ -67,12 +67,10 @@ impl PageCache {
         self.pages.as_ref()?.get(key)
     }
 
-    /// Keeps a copy of a rendered page (a page larger than the whole cache is not kept). A copy of
-    /// exactly its length: the rendered body's buffer was reserved from an estimate of the rows' size,
-    /// about a fifth more than they take, which the weight would not count.
-    pub fn insert(&self, key: PageKey, body: &Bytes) {
+    /// Keeps a rendered page (a page larger than the whole cache is not kept).
+    pub fn insert(&self, key: PageKey, body: Bytes) {
         if let Some(pages) = &self.pages {
-            pages.insert(key, Bytes::copy_from_slice(body));
+            pages.insert(key, body);
         }
     }
 
@@ -107,16 +105,16 @@ mod tests {
     fn pages_are_kept_per_scope_and_bounded_in_bytes() {
         let cache = PageCache::new(64 * 1024);
         let page = Bytes::from(vec![b'x'; 10_000]);
-        cache.insert(key(StoreScope::Only(vec![StoreKey(1)]), "/v?a=1"), &page);
+        cache.insert(key(StoreScope::Only(vec![StoreKey(1)]), "/v?a=1"), page.clone());
         assert_eq!(cache.get(&key(StoreScope::Only(vec![StoreKey(1)]), "/v?a=1")), Some(page.clone()));
         assert_eq!(cache.get(&key(StoreScope::Only(vec![StoreKey(2)]), "/v?a=1")), None, "another scope");
         assert_eq!(cache.get(&key(StoreScope::All, "/v?a=1")), None);
         for n in 0..20 {
-            cache.insert(key(StoreScope::All, &format!("/v?page={n}")), &page);
+            cache.insert(key(StoreScope::All, &format!("/v?page={n}")), page.clone());
         }
         assert!(cache.weight() <= 64 * 1024, "{}", cache.weight());
         let off = PageCache::new(0);
-        off.insert(key(StoreScope::All, "/v"), &page);
+        off.insert(key(StoreScope::All, "/v"), page);
         assert!(!off.enabled() && off.get(&key(StoreScope::All, "/v")).is_none());
     }
 }
