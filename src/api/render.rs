@@ -46,16 +46,22 @@ pub fn page(metric: Metric, catalog: &Catalog, page: &RowsPage, next: Option<&st
         }
     }
     out.extend_from_slice(b",\"results\":[");
-    // Per store: its code as a JSON string and a minute writer in its time zone.
-    let mut stores: HashMap<StoreKey, (String, LocalMinuteWriter)> = HashMap::new();
+    // Per store: its code as a JSON string and a minute writer in its time zone. Rows come grouped by
+    // store, so the store changes rarely: looked up only then.
+    let mut stores: Vec<(StoreKey, String, LocalMinuteWriter)> = Vec::new();
+    let mut current = 0;
     for (index, row) in page.rows.iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        let (code, minutes) = stores.entry(row.store).or_insert_with(|| {
-            let store = catalog.store(row.store).expect("rows belong to catalogued stores");
-            (json_string(store.code.as_str()), LocalMinuteWriter::new(&store.timezone))
-        });
+        if stores.get(current).is_none_or(|(store, ..)| *store != row.store) {
+            current = stores.iter().position(|(store, ..)| *store == row.store).unwrap_or_else(|| {
+                let store = catalog.store(row.store).expect("rows belong to catalogued stores");
+                stores.push((row.store, json_string(store.code.as_str()), LocalMinuteWriter::new(&store.timezone)));
+                stores.len() - 1
+            });
+        }
+        let (_, code, minutes) = &mut stores[current];
         out.extend_from_slice(b"{\"store_code\":");
         out.extend_from_slice(code.as_bytes());
         match metric {

@@ -213,12 +213,19 @@ impl PeriodCalendar<'_> {
 }
 
 /// Renders minutes as `2023-10-26T15:06:00+03:00` in one time zone, remembering the current offset
-/// until the zone's next transition so that a page of consecutive minutes costs one lookup.
+/// until the zone's next transition so that a page of consecutive minutes costs one lookup, and the
+/// current local day rendered, so that a minute of it only fills in its hour and minute.
 pub struct LocalMinuteWriter<'a> {
     timezone: &'a TimeZone,
     valid_from: i64,
     valid_until: i64,
     offset_seconds: i32,
+    /// The UTC instant of the local midnight of the rendered day, at the current offset.
+    day_start: i64,
+    /// The UTC span in which `day` holds: that local day, within the offset's validity.
+    day_from: i64,
+    day_until: i64,
+    day: [u8; LOCAL_MINUTE_LEN],
 }
 
 /// The length of a rendered minute.
@@ -227,16 +234,36 @@ pub const LOCAL_MINUTE_LEN: usize = 25;
 impl<'a> LocalMinuteWriter<'a> {
     /// A writer of minutes in `timezone`.
     pub fn new(timezone: &'a TimeZone) -> Self {
-        LocalMinuteWriter { timezone, valid_from: 1, valid_until: 0, offset_seconds: 0 }
+        LocalMinuteWriter {
+            timezone,
+            valid_from: 1,
+            valid_until: 0,
+            offset_seconds: 0,
+            day_start: 0,
+            day_from: 1,
+            day_until: 0,
+            day: [0; LOCAL_MINUTE_LEN],
+        }
     }
 
     /// `minute` as local time with its UTC offset.
     pub fn render(&mut self, minute: Minute) -> [u8; LOCAL_MINUTE_LEN] {
         let seconds = minute.unix_seconds();
-        if seconds < self.valid_from || seconds >= self.valid_until {
-            self.lookup(minute.timestamp());
+        if seconds < self.day_from || seconds >= self.day_until {
+            if seconds < self.valid_from || seconds >= self.valid_until {
+                self.lookup(minute.timestamp());
+            }
+            let offset = i64::from(self.offset_seconds);
+            self.day_start = (seconds + offset).div_euclid(86_400) * 86_400 - offset;
+            self.day = render_minute(self.day_start, self.offset_seconds);
+            self.day_from = self.day_start.max(self.valid_from);
+            self.day_until = (self.day_start + 86_400).min(self.valid_until);
         }
-        render_minute(seconds, self.offset_seconds)
+        let second_of_day = (seconds - self.day_start) as u32;
+        let mut out = self.day;
+        put2(&mut out[11..13], second_of_day / 3600);
+        put2(&mut out[14..16], second_of_day % 3600 / 60);
+        out
     }
 
     fn lookup(&mut self, instant: Timestamp) {
@@ -383,6 +410,25 @@ mod tests {
                 let expected = zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
                 assert_eq!(std::str::from_utf8(&writer.render(minute)).unwrap(), expected);
                 seconds += 60 * 7919; // a prime stride crosses every transition pattern
+            }
+        }
+    }
+
+    #[test]
+    fn consecutive_minutes_render_as_jiff_does_across_days_and_transitions() {
+        for (zone, from) in [
+            ("Europe/Athens", "2023-10-28T18:00:00Z"),
+            ("Europe/Athens", "2023-03-25T18:00:00Z"),
+            ("Australia/Lord_Howe", "2023-04-01T10:00:00Z"),
+            ("America/St_Johns", "2023-11-04T20:00:00Z"),
+        ] {
+            let timezone = TimeZone::get(zone).unwrap();
+            let mut writer = LocalMinuteWriter::new(&timezone);
+            let first = minute(from).unix_seconds();
+            for seconds in (first..first + 2 * 86_400).step_by(60) {
+                let minute = Minute::from_unix_seconds(seconds).unwrap();
+                let expected = minute.timestamp().to_zoned(timezone.clone()).strftime("%Y-%m-%dT%H:%M:00%:z");
+                assert_eq!(std::str::from_utf8(&writer.render(minute)).unwrap(), expected.to_string(), "{zone}");
             }
         }
     }

@@ -125,13 +125,7 @@ async fn store_rows(transaction: &Transaction<'_>, stores: &[StoreKey], query: &
     }))
     .await?;
     for ((store, ..), rows) in reads.iter().zip(results) {
-        page.rows.extend(rows.iter().map(|row| MinuteRow {
-            store: *store,
-            minute: stored_minute(row.get(0)),
-            entries: row.get(1),
-            exits: row.get(2),
-            occupancy: row.get(3),
-        }));
+        page.rows.extend(rows.iter().map(|row| minute_row(*store, row)));
     }
     Ok(page)
 }
@@ -176,13 +170,34 @@ async fn device_rows(
 }
 
 /// The most frequent request, page 1 of one store, in one statement: one snapshot without a
-/// transaction's two extra round trips. It counts as `period_counts` does.
+/// transaction's two extra round trips. A page that is not full holds the whole window, so its rows
+/// are the count: the statement that also counts (as `period_counts` does) runs only when the page is
+/// full. Counting in the same statement cost a fifth of the backend's time per page.
 async fn first_page_of_one_store(
     client: &deadpool_postgres::Client,
     store: StoreKey,
     query: &RowsQuery,
 ) -> Result<RowsPage> {
-    let statement = client
+    let (first, last, limit) = (query.first.unix_seconds(), query.last.unix_seconds(), i64::from(query.limit));
+    let page = client
+        .prepare_cached(
+            "SELECT minute, entries, exits, occupancy FROM store_minutes
+             WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4",
+        )
+        .await?;
+    // Rows become minutes as they arrive: no vector of rows in between.
+    let stream = client.query_raw(&page, [&store as &(dyn ToSql + Sync), &first, &last, &limit]).await?;
+    pin_mut!(stream);
+    let mut rows = Vec::with_capacity(query.limit.min(crate::domain::pagination::MAX_PAGE_SIZE) as usize);
+    while let Some(row) = stream.try_next().await? {
+        rows.push(minute_row(store, &row));
+    }
+    if rows.len() < query.limit as usize {
+        return Ok(RowsPage { count: rows.len() as u64, rows });
+    }
+    // The count is a scalar subquery, evaluated once, so the rows leave in index order (a join of
+    // the count to the page needed a sort of the page).
+    let counted_page = client
         .prepare_cached(
             "WITH periods AS (
                  SELECT period_start, period_end, row_count,
@@ -202,30 +217,25 @@ async fn first_page_of_one_store(
                      END), 0)::bigint AS rows
                  FROM periods
              )
-             SELECT total.rows, page.minute, page.entries, page.exits, page.occupancy
-             FROM total LEFT JOIN LATERAL (
-                 SELECT minute, entries, exits, occupancy FROM store_minutes
-                 WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4
-             ) page ON true
-             ORDER BY page.minute",
+             SELECT minute, entries, exits, occupancy, (SELECT rows FROM total) FROM store_minutes
+             WHERE store_id = $1 AND minute >= $2 AND minute <= $3 ORDER BY minute LIMIT $4",
         )
         .await?;
-    let (first, last, limit) = (query.first.unix_seconds(), query.last.unix_seconds(), i64::from(query.limit));
-    let rows = client.query(&statement, &[&store, &first, &last, &limit, &LONGEST_PERIOD_SECONDS]).await?;
-    let count = rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64);
-    let rows = rows
-        .iter()
-        .filter_map(|row| {
-            Some(MinuteRow {
-                store,
-                minute: stored_minute(row.get::<_, Option<i64>>(1)?),
-                entries: row.get(2),
-                exits: row.get(3),
-                occupancy: row.get(4),
-            })
-        })
-        .collect();
-    Ok(RowsPage { count, rows })
+    let rows = client.query(&counted_page, &[&store, &first, &last, &limit, &LONGEST_PERIOD_SECONDS]).await?;
+    // No row means an empty window (a publication in between can have pruned it).
+    let count = rows.first().map_or(0, |row| row.get::<_, i64>(4) as u64);
+    Ok(RowsPage { count, rows: rows.iter().map(|row| minute_row(store, row)).collect() })
+}
+
+/// A published minute of `store` from a row of minute, entries, exits and occupancy.
+fn minute_row(store: StoreKey, row: &tokio_postgres::Row) -> MinuteRow {
+    MinuteRow {
+        store,
+        minute: stored_minute(row.get(0)),
+        entries: row.get(1),
+        exits: row.get(2),
+        occupancy: row.get(3),
+    }
 }
 
 #[async_trait]
