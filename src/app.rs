@@ -117,6 +117,7 @@ pub async fn serve_with_metrics(
     if metrics_listener.is_some() || config.metrics_token.is_some() {
         series::install();
     }
+    crate::memory::return_free_pages();
     let local_addr = listener.local_addr()?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key)?),

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Reader;
-use super::page_cache::PageKey;
+use super::page_cache::{self, PageKey};
 use super::render::{self, Format, Metric, StoreWriters, Table};
 use super::reports;
 use crate::domain::Minute;
@@ -233,7 +233,7 @@ async fn respond(
     }
 
     let links = PageLinks { scheme, host, path: uri.path(), params: &params.0 };
-    let mut body = if granularity == Granularity::Minute {
+    let body = if granularity == Granularity::Minute {
         let rows = if query.first > query.last { Default::default() } else { state.storage.rows(query).await? };
         let navigation = page.navigation(rows.count, &links).map_err(|InvalidPage| ApiError::invalid_page())?;
         render::page(metric, &catalog, &rows, navigation.next.as_deref(), navigation.previous.as_deref())
@@ -249,13 +249,7 @@ async fn respond(
         }
         table.finish()
     };
-    if cache_key.is_some() {
-        // Kept at its length: the buffer was reserved from an estimate of the rows' size, about a fifth
-        // more than they take, which the cache's weight would not count. Shrinking in place is a
-        // realloc, usually without a copy.
-        body.shrink_to_fit();
-    }
-    let body = Bytes::from(body);
+    let body = if cache_key.is_some() { page_cache::keepable(body) } else { Bytes::from(body) };
     if let Some(key) = cache_key {
         state.page_cache.insert(key, body.clone());
         validators.insert(CACHE_STATUS, HeaderValue::from_static("footfall; fwd=miss; stored"));
