@@ -194,8 +194,8 @@ impl IngestStore for PostgresStorage {
     async fn add_correction(&self, store: StoreCode, correction: Correction) -> Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        // Shared with ingests: a publication in progress must not mark this correction published
-        // without having applied it.
+        // Shared (corrections do not wait for each other): a publication in progress must not mark this
+        // correction published without having applied it.
         transaction.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PUBLISH_LOCK]).await?;
         let store = store_key(&transaction, &store).await?;
         transaction
