@@ -7,14 +7,13 @@ impl IngestStore for SqliteStorage {
     async fn ingest(&self, mut bins: Vec<Bin>, received_at: Timestamp) -> Result<u64> {
         if self.inner.inbox.as_ref().is_some_and(|inbox| inbox.is_open()) {
             // A publication holds the writer: the inbox takes the bins now (the `run` below would wait).
-            let inner = self.inner.clone();
-            let (appended, returned) = tokio::task::spawn_blocking(move || {
-                sort_and_dedupe(&mut bins);
-                let inbox = inner.inbox.as_ref().expect("checked");
-                (inbox.append(&bins, received_at), bins)
-            })
-            .await
-            .map_err(backend)?;
+            let (appended, returned) = self
+                .run(Access::Inbox, move |inner| {
+                    sort_and_dedupe(&mut bins);
+                    let inbox = inner.inbox.as_ref().expect("checked");
+                    Ok((inbox.append(&bins, received_at), bins))
+                })
+                .await?;
             if let Some(count) = appended? {
                 return Ok(count);
             }

@@ -139,6 +139,8 @@ struct Inner {
     catalog: Mutex<Arc<Catalog>>,
     read_slots: tokio::sync::Semaphore,
     write_slots: tokio::sync::Semaphore,
+    /// Appends to the inbox take turns under its mutex: one waits on a blocking thread, the rest here.
+    inbox_slots: tokio::sync::Semaphore,
     /// Sensor pushes waiting for the writer: the next trip to it writes all of them in one
     /// transaction (group commit), so a commit's fsync is shared by every push that queued meanwhile.
     queued_pushes: Mutex<Vec<sensors::QueuedPush>>,
@@ -155,6 +157,7 @@ struct Inner {
 enum Access {
     Read,
     Write,
+    Inbox,
 }
 
 /// Concurrent readers: a few per core is all SQLite can use; more only add page caches.
@@ -227,6 +230,7 @@ impl SqliteStorage {
                 read_slots: tokio::sync::Semaphore::new(MAX_READERS),
                 // One writing, one waiting on the writer lock: the rest wait here, without a thread.
                 write_slots: tokio::sync::Semaphore::new(2),
+                inbox_slots: tokio::sync::Semaphore::new(1),
                 queued_pushes: Mutex::new(Vec::new()),
                 watch: Mutex::new(watch),
                 contexts: Mutex::new(ContextSnapshot::default()),
@@ -252,6 +256,7 @@ impl SqliteStorage {
         let (slots, access) = match access {
             Access::Read => (&self.inner.read_slots, "read"),
             Access::Write => (&self.inner.write_slots, "write"),
+            Access::Inbox => (&self.inner.inbox_slots, "inbox"),
         };
         let queued = std::time::Instant::now();
         let _slot = slots.acquire().await.map_err(backend)?;
