@@ -66,14 +66,17 @@ async fn hours_and_capacity_are_set_listed_and_cleared(backend: Backend) {
 
 async fn health_flags_silence_completeness_and_imbalance(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.cli_ok(&["store", "add", "open", "--timezone", "UTC", "--hours", "24/7"], None);
-    app.cli_ok(&["store", "add", "closed", "--timezone", "UTC", "--hours", "Mo-Su off"], None);
+    let now = jiff::Timestamp::now();
+    // Days are local: in a zone where it is about noon, the last three hours fall on one day whenever
+    // the test runs (in UTC, a run at 01:30 split door-b's counts over two days, neither imbalanced).
+    let zone = zone_at_about_noon(now);
+    app.cli_ok(&["store", "add", "open", "--timezone", &zone, "--hours", "24/7"], None);
+    app.cli_ok(&["store", "add", "closed", "--timezone", &zone, "--hours", "Mo-Su off"], None);
     for (device, store) in [("door-a", "open"), ("door-b", "open"), ("quiet", "closed")] {
         app.add_device(device, store);
     }
     app.add_user(ANALYST.0, ANALYST.1, &[]);
     app.add_user("limited", "pw", &["closed"]);
-    let now = jiff::Timestamp::now();
     let mut bins = Vec::new();
     // door-a: every minute of the last two hours, 2 in and 2 out: complete and balanced.
     for ago in 0..120 {
@@ -129,6 +132,18 @@ async fn health_flags_silence_completeness_and_imbalance(backend: Backend) {
     let listed = app.cli_ok(&["device", "health", "--store", "open"], None);
     let line = listed.lines().find(|line| line.contains("door-b")).unwrap();
     assert!(line.contains("SILENT"), "{listed}");
+}
+
+/// A fixed-offset zone (`Etc/GMT±N`, whose sign is POSIX's, inverted) where `now` is between 11:00 and
+/// 13:00.
+fn zone_at_about_noon(now: jiff::Timestamp) -> String {
+    let utc_hour = now.as_second().rem_euclid(86_400) / 3600;
+    let offset = (12 - utc_hour + 36) % 24 - 12;
+    match offset {
+        0 => "UTC".to_owned(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    }
 }
 
 async fn hours_are_learned_from_three_of_the_last_four_weeks(backend: Backend) {
