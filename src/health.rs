@@ -3,6 +3,7 @@
 //! the flags of [`crate::domain::health`].
 
 use jiff::{Timestamp, ToSpan};
+use serde_json::{Value, json};
 
 use crate::domain::Minute;
 use crate::domain::buckets::{Level, SourceRange};
@@ -11,6 +12,7 @@ use crate::domain::health::{
     DayHealth, DeviceHealth, HealthSettings, LEARNING_WEEKS, Schedule, device_health, store_days,
 };
 use crate::domain::reads::RollupRequest;
+use crate::domain::time::LocalMinuteWriter;
 use crate::storage::{Result, Storage};
 
 /// The most days a health report covers.
@@ -26,6 +28,33 @@ pub struct StoreHealth<'a> {
     pub days: Vec<DayHealth>,
     /// Its active devices, by id.
     pub devices: Vec<(&'a Device, DeviceHealth)>,
+}
+
+/// A day's health as the API and `device health --format json` show it: shares rounded to 3 decimals.
+pub fn day_json(day: &DayHealth) -> Value {
+    let rounded = |share: f64| (share * 1000.0).round() / 1000.0;
+    json!({
+        "date": day.date.to_string(),
+        "open_minutes": day.open_minutes,
+        "minutes_with_data": day.minutes_with_data,
+        "completeness": day.completeness().map(rounded),
+        "in_metric": day.entries,
+        "out_metric": day.exits,
+        "balance": day.balance.map(rounded),
+        "imbalanced": day.imbalanced,
+    })
+}
+
+/// A device's health as the API and `device health --format json` show it, its last bin in the store's
+/// local time (`minutes` writes in the store's zone).
+pub fn device_json(device: &Device, health: &DeviceHealth, minutes: &mut LocalMinuteWriter) -> Value {
+    json!({
+        "device_id": device.device_id.as_str(),
+        "last_bin": health.last_bin.map(|minute| String::from_utf8_lossy(&minutes.render(minute)).into_owned()),
+        "silent": health.silent,
+        "open_minutes_without_data": health.open_minutes_without_data,
+        "days": health.days.iter().map(day_json).collect::<Vec<_>>(),
+    })
 }
 
 /// The first minute of the local date `days - 1` days before `now`'s, in the store's zone.

@@ -32,10 +32,10 @@ pub fn return_large_blocks_to_the_os() {
 const FREE_PAGE_RETURN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// glibc hands memory back to the kernel only from the top of a heap; memory freed below live blocks
-/// stays resident. The response cache frees and takes pages of its bound continuously, so without
-/// this a server's resident set creeps up by a third of the cache's bound. Every 10 s a thread hands
-/// back the whole free pages inside the heaps (`malloc_trim`, a few ms with a full cache, under each
-/// arena's lock in turn). Started once per process.
+/// stays resident. The response cache keeps its bodies outside the heaps (`api::page_cache::keepable`),
+/// but requests still free and take blocks of every size, and a long-running server would slowly keep
+/// more free memory than it uses. Every 10 s a thread hands back the whole free pages inside the heaps
+/// (`malloc_trim`, under each arena's lock in turn). Started once per process.
 #[allow(unsafe_code)]
 pub fn return_free_pages() {
     static STARTED: std::sync::Once = std::sync::Once::new();

@@ -13,13 +13,12 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Reader;
 use super::metrics::{Params, link_origin, page_of};
-use crate::domain::Minute;
 use crate::domain::catalog::Store;
-use crate::domain::health::{DayHealth, HealthSettings};
+use crate::domain::health::HealthSettings;
 use crate::domain::pagination::{InvalidPage, PageLinks};
 use crate::domain::scope::Visible;
 use crate::domain::time::LocalMinuteWriter;
-use crate::health::{MAX_DAYS, stores_health};
+use crate::health::{MAX_DAYS, day_json, device_json, stores_health};
 use crate::server::ForwardedScheme;
 
 /// A positive whole number parameter, `default` when absent.
@@ -33,19 +32,6 @@ fn number(params: &Params, name: &str, default: i64, max: i64) -> Result<i64, Ap
             )
         }),
     }
-}
-
-fn day_json(day: &DayHealth) -> Value {
-    json!({
-        "date": day.date.to_string(),
-        "open_minutes": day.open_minutes,
-        "minutes_with_data": day.minutes_with_data,
-        "completeness": day.completeness().map(|share| (share * 1000.0).round() / 1000.0),
-        "in_metric": day.entries,
-        "out_metric": day.exits,
-        "balance": day.balance.map(|share| (share * 1000.0).round() / 1000.0),
-        "imbalanced": day.imbalanced,
-    })
 }
 
 /// `GET /api/devices/health`.
@@ -82,20 +68,8 @@ pub async fn device_health(
         .iter()
         .map(|store| {
             let mut minutes = LocalMinuteWriter::new(&store.store.timezone);
-            let mut local = |minute: Minute| String::from_utf8_lossy(&minutes.render(minute)).into_owned();
-            let devices: Vec<Value> = store
-                .devices
-                .iter()
-                .map(|(device, health)| {
-                    json!({
-                        "device_id": device.device_id.as_str(),
-                        "last_bin": health.last_bin.map(&mut local),
-                        "silent": health.silent,
-                        "open_minutes_without_data": health.open_minutes_without_data,
-                        "days": health.days.iter().map(day_json).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
+            let devices: Vec<Value> =
+                store.devices.iter().map(|(device, health)| device_json(device, health, &mut minutes)).collect();
             json!({
                 "store_code": store.store.code.as_str(),
                 "opening_hours": store.store.hours.as_ref().map(ToString::to_string),

@@ -4,7 +4,10 @@
 //! share entries; the user name is not part of it), the path and query exactly as sent (the page links
 //! repeat the parameters in their order), and the scheme and host of those links. Bounded in bytes.
 
+use std::sync::Mutex;
+
 use axum::body::Bytes;
+use memmap2::MmapMut;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
@@ -44,28 +47,99 @@ impl Weighter<PageKey, Bytes> for ByBytes {
     }
 }
 
-/// The allocator's size word before each block (glibc: blocks are the request plus 8, in steps of 16).
-const ALLOCATION_HEADER: usize = 8;
 const MEMORY_PAGE: usize = 4096;
 
-/// The bytes a kept body of `len` bytes is given: its block spans whole memory pages. The cache
-/// replaces pages all the time; blocks of any size would leave holes between the live ones that are
-/// smaller than a memory page, which the allocator can never hand back, and the process would grow
-/// (by a third of the bound in a 10-minute soak). Holes between page-sized blocks are whole pages,
-/// which `memory::return_free_pages` gives back.
+/// The memory a kept body of `len` bytes takes: the whole memory pages of its mapping.
 fn kept_footprint(len: usize) -> usize {
-    (len + ALLOCATION_HEADER).next_multiple_of(MEMORY_PAGE) - ALLOCATION_HEADER
+    len.next_multiple_of(MEMORY_PAGE)
 }
 
-/// A rendered body made ready for keeping: its buffer resized to [`kept_footprint`].
-pub fn keepable(mut body: Vec<u8>) -> Bytes {
-    let footprint = kept_footprint(body.len());
-    if body.capacity() > footprint {
-        body.shrink_to(footprint);
-    } else {
-        body.reserve_exact(footprint - body.len());
+/// A rendered body made ready for keeping: copied into whole memory pages of a mapping of its own. The
+/// cache replaces bodies all the time (megabytes a second under a varied load); kept on the heap, they
+/// would leave holes between the live ones that the allocator cannot hand back, and the process's
+/// resident set would saw up and down by several MiB between `memory::return_free_pages` runs and creep
+/// up. A dropped body's mapping is kept for the next body of as many pages (up to
+/// [`SPARE_MAPPING_BYTES`] in all) or goes back to the OS at once. Where mapping fails (the process's
+/// limit of mappings), the body stays on the heap.
+pub fn keepable(body: Vec<u8>) -> Bytes {
+    let pages = body.len().div_ceil(MEMORY_PAGE).max(1);
+    let mapping = match SPARE_MAPPINGS.take(pages) {
+        Some(spare) => Ok(spare),
+        None => MmapMut::map_anon(pages * MEMORY_PAGE),
+    };
+    match mapping {
+        Ok(mut mapping) => {
+            mapping[..body.len()].copy_from_slice(&body);
+            Bytes::from_owner(KeptBody { mapping: Some(mapping), len: body.len() })
+        }
+        Err(_) => Bytes::from(body),
     }
-    Bytes::from(body)
+}
+
+/// A kept body: the first `len` bytes of its mapping.
+struct KeptBody {
+    /// Taken only on drop.
+    mapping: Option<MmapMut>,
+    len: usize,
+}
+
+impl AsRef<[u8]> for KeptBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.mapping.as_ref().expect("present until dropped")[..self.len]
+    }
+}
+
+impl Drop for KeptBody {
+    fn drop(&mut self) {
+        if let Some(mapping) = self.mapping.take() {
+            SPARE_MAPPINGS.give_back(mapping);
+        }
+    }
+}
+
+/// What the spare mappings may hold: mapping and unmapping a body's pages for every page stored cost a
+/// third of the throughput of misses (the unmapping stops every core to flush its address cache);
+/// reused, a body costs a copy. Resident beyond the cache's bound.
+const SPARE_MAPPING_BYTES: usize = 1 << 20;
+/// Bodies of more pages are mapped and unmapped each time (few pages are that large).
+const SPARE_MAX_PAGES: usize = 64;
+
+/// Mappings of dropped bodies, by their number of pages.
+struct SpareMappings {
+    /// `(mappings of n + 1 pages at [n], their bytes in all)`.
+    kept: Mutex<(Vec<Vec<MmapMut>>, usize)>,
+}
+
+static SPARE_MAPPINGS: SpareMappings = SpareMappings { kept: Mutex::new((Vec::new(), 0)) };
+
+impl SpareMappings {
+    fn take(&self, pages: usize) -> Option<MmapMut> {
+        if pages > SPARE_MAX_PAGES {
+            return None;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (by_pages, bytes) = &mut *kept;
+        let mapping = by_pages.get_mut(pages - 1)?.pop()?;
+        *bytes -= mapping.len();
+        Some(mapping)
+    }
+
+    fn give_back(&self, mapping: MmapMut) {
+        let pages = mapping.len() / MEMORY_PAGE;
+        if pages > SPARE_MAX_PAGES {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (by_pages, bytes) = &mut *kept;
+        if *bytes + mapping.len() <= SPARE_MAPPING_BYTES {
+            if by_pages.is_empty() {
+                by_pages.resize_with(SPARE_MAX_PAGES, Vec::new);
+            }
+            *bytes += mapping.len();
+            by_pages[pages - 1].push(mapping);
+        }
+        // Otherwise dropped here, after the lock: unmapped.
+    }
 }
 
 /// The cache of rendered pages; with a capacity of zero bytes, nothing is kept.
@@ -127,14 +201,27 @@ mod tests {
 
     #[test]
     fn a_kept_body_takes_whole_memory_pages_and_weighs_them() {
-        assert_eq!(kept_footprint(1), 4088);
-        assert_eq!(kept_footprint(4088), 4088);
-        assert_eq!(kept_footprint(4089), 8184);
-        let body = keepable(vec![b'x'; 5000]);
-        assert_eq!(body.len(), 5000, "the body itself is unchanged");
+        assert_eq!(kept_footprint(1), 4096);
+        assert_eq!(kept_footprint(4096), 4096);
+        assert_eq!(kept_footprint(4097), 8192);
+        let rendered: Vec<u8> = (0..5000u32).map(|n| (n % 251) as u8).collect();
+        let body = keepable(rendered.clone());
+        assert_eq!(body, rendered, "the body itself is unchanged");
         let cache = PageCache::new(1 << 20);
         cache.insert(key(StoreScope::All, "/v"), body);
-        assert_eq!(cache.weight(), (8184 + "localhost".len() + "/v".len()) as u64 + ENTRY_OVERHEAD);
+        assert_eq!(cache.weight(), (8192 + "localhost".len() + "/v".len()) as u64 + ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn a_reused_mapping_holds_only_the_new_body_and_spares_stay_bounded() {
+        let bodies: Vec<Bytes> = (0..1000).map(|n| keepable(vec![b'a'; 100 + n * 7])).collect();
+        drop(bodies);
+        assert!(SPARE_MAPPINGS.kept.lock().unwrap().1 <= SPARE_MAPPING_BYTES);
+        for len in [1, 3000, 4096, 4097, 20_000] {
+            let body = keepable(vec![b'b'; len]);
+            assert_eq!(body.len(), len);
+            assert!(body.iter().all(|&byte| byte == b'b'), "no byte of an earlier body shows");
+        }
     }
 
     #[test]

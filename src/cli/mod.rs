@@ -627,6 +627,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let percent =
                 |share: Option<f64>| share.map_or_else(|| "-".into(), |share| format!("{:.0} %", share * 100.0));
             for store in &report {
+                let mut minutes = crate::domain::time::LocalMinuteWriter::new(&store.store.timezone);
                 for (device, health) in &store.devices {
                     let today = health.days.last();
                     let balance = today.and_then(|day| day.balance);
@@ -635,7 +636,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         vec![
                             store.store.code.to_string(),
                             device.device_id.to_string(),
-                            health.last_bin.map_or_else(|| "never".into(), |minute| minute.to_string()),
+                            health.last_bin.map_or_else(
+                                || "never".into(),
+                                |minute| String::from_utf8_lossy(&minutes.render(minute)).into_owned(),
+                            ),
                             if health.silent {
                                 format!("SILENT ({} min)", health.open_minutes_without_data)
                             } else {
@@ -644,24 +648,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                             percent(today.and_then(DayHealth::completeness)),
                             format!("{}{}", percent(balance), if flagged { " IMBALANCED" } else { "" }),
                         ],
-                        serde_json::json!({
-                            "store_code": store.store.code.as_str(),
-                            "device_id": device.device_id.as_str(),
-                            "hours_learned": store.schedule.is_learned(),
-                            "last_bin": health.last_bin.map(|minute| minute.to_string()),
-                            "silent": health.silent,
-                            "open_minutes_without_data": health.open_minutes_without_data,
-                            "days": health.days.iter().map(|day| serde_json::json!({
-                                "date": day.date.to_string(),
-                                "open_minutes": day.open_minutes,
-                                "minutes_with_data": day.minutes_with_data,
-                                "completeness": day.completeness(),
-                                "in": day.entries,
-                                "out": day.exits,
-                                "balance": day.balance,
-                                "imbalanced": day.imbalanced,
-                            })).collect::<Vec<_>>(),
-                        }),
+                        {
+                            let mut row = crate::health::device_json(device, health, &mut minutes);
+                            row["store_code"] = store.store.code.as_str().into();
+                            row["hours_learned"] = store.schedule.is_learned().into();
+                            row
+                        },
                     );
                 }
             }

@@ -133,6 +133,41 @@ fn rss_kib(pid: u32) -> Option<u64> {
     proc_status(pid, "VmRSS")
 }
 
+/// The server's resident set, sampled every second, kept as the lowest and highest of each 10 s.
+#[derive(Default)]
+struct MemoryTrace {
+    /// `(first second, lowest KiB, highest KiB, after the warm-up)` of each 10 s.
+    windows: Vec<(u64, u64, u64, bool)>,
+}
+
+impl MemoryTrace {
+    fn record(&mut self, at: u64, kib: u64, after_warmup: bool) {
+        let first = at / 10 * 10;
+        match self.windows.last_mut() {
+            Some((start, lowest, highest, warm)) if *start == first && *warm == after_warmup => {
+                *lowest = (*lowest).min(kib);
+                *highest = (*highest).max(kib);
+            }
+            _ => self.windows.push((first, kib, kib, after_warmup)),
+        }
+    }
+
+    fn after_warmup(&self) -> (u64, u64) {
+        let warm = self.windows.iter().filter(|window| window.3);
+        warm.fold((u64::MAX, 0), |(lowest, highest), window| (lowest.min(window.1), highest.max(window.2)))
+    }
+
+    fn windows(&self) -> String {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let shown: Vec<String> = self
+            .windows
+            .iter()
+            .map(|&(at, lowest, highest, _)| format!("{at}s:{:.1}-{:.1}", mib(lowest), mib(highest)))
+            .collect();
+        shown.join(" ")
+    }
+}
+
 /// What the soak keeps of an answer.
 struct Answer {
     status: u16,
@@ -316,17 +351,22 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             anyhow::Ok(latencies)
         }));
     }
-    // Memory samples while it runs; the start is taken after the warm-up.
-    let mut samples = vec![(0u64, rss_kib(pid).unwrap_or(0))];
-    tokio::time::sleep(args.warmup.min(args.duration)).await;
-    let rss_start = rss_kib(pid).unwrap_or(0);
-    let stored_in_warmup = tally.stored_bytes.load(Ordering::Relaxed);
-    let threads_start = proc_status(pid, "Threads").unwrap_or(0);
-    samples.push((started.elapsed().as_secs(), rss_start));
+    // The resident set is sampled every second: the server hands free pages back in batches, so it
+    // moves within seconds and one sample per 10 s would report wherever it happened to land.
+    let mut memory = MemoryTrace::default();
+    let warmup_end = started + args.warmup.min(args.duration);
+    let (mut stored_in_warmup, mut threads_start) = (None, 0);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < end {
-        tokio::time::sleep(Duration::from_secs(10).min(end.saturating_duration_since(Instant::now()))).await;
-        samples.push((started.elapsed().as_secs(), rss_kib(pid).unwrap_or(0)));
+        tick.tick().await;
+        let at = started.elapsed().as_secs();
+        if stored_in_warmup.is_none() && Instant::now() >= warmup_end {
+            stored_in_warmup = Some(tally.stored_bytes.load(Ordering::Relaxed));
+            threads_start = proc_status(pid, "Threads").unwrap_or(0);
+        }
+        memory.record(at, rss_kib(pid).unwrap_or(0), stored_in_warmup.is_some());
     }
+    let stored_in_warmup = stored_in_warmup.unwrap_or(0);
     let (mut reads_ms, mut ingests_ms) = (Vec::new(), Vec::new());
     for worker in workers {
         let (read, ingest) = worker.await??;
@@ -373,10 +413,13 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             percentile(latencies, 1.0)
         );
     }
+    let (lowest, highest) = memory.after_warmup();
     println!(
-        "server RSS MiB: after {} s of warm-up {:.1}, end {:.1}, peak {:.1}; threads {threads_start} -> {threads_end}",
+        "server RSS MiB after {} s of warm-up, sampled every second: lowest {:.1}, highest {:.1}, end {:.1}; \
+         peak {:.1}; threads {threads_start} -> {threads_end}",
         args.warmup.as_secs(),
-        rss_start as f64 / 1024.0,
+        lowest as f64 / 1024.0,
+        highest as f64 / 1024.0,
         rss_end as f64 / 1024.0,
         rss_peak as f64 / 1024.0
     );
@@ -395,7 +438,6 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         pages.targets.len(),
         mib(bytes)
     );
-    let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s:{:.1}", *kib as f64 / 1024.0)).collect();
-    println!("server RSS MiB over time: {}", trace.join(" "));
+    println!("server RSS MiB over time, lowest-highest of each 10 s: {}", memory.windows());
     Ok(())
 }
